@@ -1,0 +1,335 @@
+"""The `icp-bot` command. Exit status: 0 success, 1 user error (one line on stderr), 2 usage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy.exc import DBAPIError
+
+from bot.context import AppContext, build_context, connect, database_error
+from bot.render import fit_json, fit_text, not_found_json, overview_text
+from bot.settings import DEFAULT_CONFIG_NAME, Settings, bundled_resource
+from insights.accounts_csv import AccountsFileError
+from insights.config import ConfigError, load_config
+from insights.errors import AccountNotFoundError, UserError
+from insights.service import ImportSummary, fit_for, import_accounts, score_all
+from storage.engine import DatabaseURLError, redacted
+from storage.schema import SchemaOutOfDateError, head_revision, upgrade
+
+EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
+MAX_IMPORT_BYTES = 2 * 1024**3
+
+log = logging.getLogger("icp_bot")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse prints usage and exits 2 on usage errors
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"icp-bot: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="icp-bot",
+        description="Ideal Customer Profile insight for Slack: fit checks, outcome capture, digests.",
+    )
+    parser.add_argument(
+        "--config",
+        help="path of icp.yml (default: $ICP_BOT_CONFIG, ./icp.yml, the bundled example)",
+    )
+    parser.add_argument(
+        "--team",
+        help="Slack workspace (team ID) to work on (default: $ICP_BOT_TEAM_ID or the only one)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    demo = sub.add_parser("demo", help="the whole product on this machine with bundled sample data")
+    demo.add_argument("--dir", help="keep the demo's files in this folder (default: a new temporary folder)")
+
+    init = sub.add_parser("init", help=f"write a commented {DEFAULT_CONFIG_NAME} to start from")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    config = sub.add_parser("config", help="inspect the configuration")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser)
+    check = config_sub.add_parser("check", help="validate icp.yml and list every problem")
+    check.add_argument("file", nargs="?", help="file to check (default: the active config)")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
+    db_sub.add_parser("upgrade", help="create or migrate the schema")
+
+    accounts = sub.add_parser("accounts", help="CRM accounts")
+    accounts_sub = accounts.add_subparsers(dest="accounts_command", metavar="ACTION", parser_class=_Parser)
+    imp = accounts_sub.add_parser("import", help="import a Salesforce, HubSpot or canonical CSV export")
+    imp.add_argument("file", help="CSV file ('-' for standard input)")
+    imp.add_argument("--encoding", help="text encoding of the file (default UTF-8), e.g. cp1252")
+    lst = accounts_sub.add_parser("list", help="every account scored: tier distribution and best fits")
+    lst.add_argument("--tier", help="only accounts in this tier")
+    lst.add_argument(
+        "--limit", type=int, default=20, help="how many accounts to list (0 for all; default 20)"
+    )
+    lst.add_argument("--json", action="store_true", help="one JSON object per account")
+
+    fit = sub.add_parser("fit", help="how well an account fits the ICP (the /icp-fit answer)")
+    fit.add_argument(
+        "name", nargs="+", help='account name, domain, or "Newco industry=Software employees=300"'
+    )
+    fit.add_argument("--json", action="store_true", help="print the contract's JSON")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(config=args.config, team=args.team)
+
+
+def _context(args: argparse.Namespace) -> AppContext:
+    return build_context(_settings(args))
+
+
+def _progress_printer(stream: TextIO, label: str) -> Callable[[str, int, int], None]:
+    """Progress on large files: a line every few seconds on stderr (rewritten in place on a TTY)."""
+    state = {"last": 0.0, "shown": False}
+    started = time.monotonic()
+
+    def report(phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        final = done >= total
+        if now - started < 1.0 or (now - state["last"] < 2.0 and not final):
+            return
+        state["last"] = now
+        state["shown"] = True
+        verb = "read" if phase == "read" else "saved"
+        unit = "lines" if phase == "read" else "accounts"
+        pct = 100 * done / total if total else 100
+        end = "\r" if stream.isatty() and not final else "\n"
+        stream.write(f"{label}: {verb} {done:,} of {total:,} {unit} ({pct:.0f}%){end}")
+        stream.flush()
+
+    return report
+
+
+def cmd_accounts_import(args: argparse.Namespace) -> int:
+    ctx = _context(args)
+    source = args.file
+    if source == "-":
+        data = sys.stdin.buffer.read()
+        source = "<stdin>"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise UserError(f"{source}: no such file")
+        if path.stat().st_size > MAX_IMPORT_BYTES:
+            raise UserError(f"{source}: larger than 2 GB; split the export into smaller files")
+        data = path.read_bytes()
+    started = time.perf_counter()
+    summary = import_accounts(
+        ctx.session_factory,
+        ctx.team_id,
+        data,
+        source,
+        encoding=args.encoding,
+        progress=_progress_printer(sys.stderr, Path(source).name),
+    )
+    elapsed = time.perf_counter() - started
+    _print_import_summary(summary, elapsed)
+    return EXIT_OK
+
+
+def _print_import_summary(summary: ImportSummary, elapsed: float) -> None:
+    layouts = {
+        "salesforce": "Salesforce Account export",
+        "hubspot": "HubSpot companies export",
+        "canonical": "canonical columns",
+    }
+    print(
+        f"Imported {summary.rows:,} rows from {summary.source} ({layouts[summary.layout]}) "
+        f"in {elapsed:.1f} s: "
+        f"{summary.created:,} new, {summary.updated:,} updated, {summary.unchanged:,} unchanged. "
+        f"{summary.total_accounts:,} accounts in total."
+    )
+    if summary.merged_in_file:
+        print(
+            f"  {summary.merged_in_file:,} rows repeated an account already in the file; "
+            "the later row was kept."
+        )
+    if summary.extra_fields:
+        shown = ", ".join(summary.extra_fields[:15]) + (" ..." if len(summary.extra_fields) > 15 else "")
+        print(f"  Extra fields criteria can use: {shown}")
+    for warning in summary.warnings[:5]:
+        print(f"  warning: {warning}", file=sys.stderr)
+    if len(summary.warnings) > 5:
+        print(f"  ... and {len(summary.warnings) - 5:,} more warnings", file=sys.stderr)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    ctx = _context(args)
+    query = " ".join(args.name)
+    try:
+        answer = fit_for(ctx.session_factory, ctx.team_id, query, ctx.config.icp)
+    except AccountNotFoundError as exc:
+        if args.json:
+            print(json.dumps(not_found_json(exc), ensure_ascii=False))
+        raise
+    if args.json:
+        print(json.dumps(fit_json(answer), ensure_ascii=False, default=str))
+    else:
+        sys.stdout.write(fit_text(answer))
+    return EXIT_OK
+
+
+def cmd_accounts_list(args: argparse.Namespace) -> int:
+    ctx = _context(args)
+    tiers = list(ctx.config.icp.tiers)
+    if args.tier is not None and args.tier not in tiers:
+        raise UserError(f"there is no tier '{args.tier}'; the tiers are {', '.join(tiers)}")
+    if args.limit < 0:
+        raise UserError("--limit must be 0 (all) or more")
+    overview = score_all(
+        ctx.session_factory, ctx.team_id, ctx.config.icp, tier=args.tier, limit=args.limit or None
+    )
+    if args.json:
+        for s in overview.accounts:
+            print(
+                json.dumps(
+                    {
+                        "account": s.name,
+                        "account_id": s.account_id,
+                        "domain": s.domain,
+                        "score": s.fit.score,
+                        "tier": s.fit.tier,
+                        "disqualified_by": s.fit.disqualified_by,
+                        "unknown": s.fit.unknown,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+    else:
+        sys.stdout.write(overview_text(overview, args.tier))
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from storage.engine import make_engine
+
+    settings = _settings(args)
+    engine = make_engine(settings.database_url)
+    try:
+        before, after = upgrade(engine)
+    except DBAPIError as exc:
+        raise database_error(settings.database_url, exc) from None
+    finally:
+        engine.dispose()
+    where = redacted(settings.database_url)
+    if before == after:
+        print(f"{where} is up to date (revision {after}).")
+    else:
+        print(f"{where} upgraded from {before or 'empty'} to revision {after}.")
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    target = Path.cwd() / DEFAULT_CONFIG_NAME
+    if target.exists() and not args.force:
+        raise UserError(f"{target} exists already; edit it, or pass --force to replace it")
+    shutil.copyfile(bundled_resource("icp.example.yml"), target)
+    print(f"Wrote {target}. Edit the criteria, then run 'icp-bot config check'.")
+    return EXIT_OK
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    path = Path(args.file) if args.file else _settings(args).config_path
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{exc.source} {problem}", file=sys.stderr)
+        return EXIT_USER
+    icp = config.icp
+    print(
+        f"{path}: OK — ICP {icp.version}, {len(icp.criteria)} criteria (total weight "
+        f"{sum(c.weight for c in icp.criteria):g}), {len(icp.disqualifiers)} disqualifiers, "
+        f"tiers {', '.join(f'{k}≥{v}' for k, v in icp.tiers.items())}"
+    )
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(Path(args.dir) if args.dir else None)
+
+
+COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace], int]] = {
+    ("demo", None): cmd_demo,
+    ("init", None): cmd_init,
+    ("config", "check"): cmd_config_check,
+    ("db", "upgrade"): cmd_db_upgrade,
+    ("accounts", "import"): cmd_accounts_import,
+    ("accounts", "list"): cmd_accounts_list,
+    ("fit", None): cmd_fit,
+}
+
+
+def _configure_logging() -> None:
+    level = os.environ.get("ICP_BOT_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else "WARNING",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    action = getattr(args, f"{args.command}_command", None) if args.command else None
+    handler = COMMANDS.get((args.command, action))
+    if handler is None:
+        # A group without its action ("icp-bot accounts"): show that group's help.
+        parser.parse_args([*([args.command] if args.command else []), "--help"])
+        return EXIT_USAGE
+    _configure_logging()
+    try:
+        return handler(args)
+    except (
+        UserError,
+        ConfigError,
+        AccountsFileError,
+        DatabaseURLError,
+        SchemaOutOfDateError,
+    ) as exc:
+        print(f"icp-bot: {exc}", file=sys.stderr)
+        return EXIT_USER
+    except DBAPIError as exc:
+        print(f"icp-bot: {database_error(_settings(args).database_url, exc)}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print(
+            "icp-bot: interrupted; nothing was half-written (imports run in one transaction)",
+            file=sys.stderr,
+        )
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug, not bad input: say so briefly, log the traceback at DEBUG
+        log.debug("unexpected error", exc_info=True)
+        print(
+            f"icp-bot: internal error ({type(exc).__name__}: {exc}); rerun with ICP_BOT_LOG_LEVEL=DEBUG "
+            "for details and report it",
+            file=sys.stderr,
+        )
+        return EXIT_USER
+
+
+__all__ = ["build_parser", "connect", "head_revision", "main"]

@@ -1,0 +1,47 @@
+"""Settings from the environment (and a `.env` file in the working directory)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+from storage.engine import DEFAULT_DATABASE_URL
+
+DEFAULT_CONFIG_NAME = "icp.yml"
+
+
+def bundled_resource(name: str) -> Path:
+    """A file shipped inside the package (works in an editable checkout and when installed)."""
+    return Path(str(resources.files("bot") / "resources" / name))
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    config_path: Path
+    config_is_bundled: bool
+    team_id: str | None
+    log_level: str
+
+    @classmethod
+    def from_env(cls, *, config: str | None = None, team: str | None = None) -> Settings:
+        # Real environment variables win over .env, as twelve-factor tools expect.
+        load_dotenv(Path.cwd() / ".env", override=False)
+        chosen = config or os.environ.get("ICP_BOT_CONFIG")
+        if chosen:
+            config_path, bundled = Path(chosen).expanduser(), False
+        elif (Path.cwd() / DEFAULT_CONFIG_NAME).exists():
+            config_path, bundled = Path.cwd() / DEFAULT_CONFIG_NAME, False
+        else:
+            config_path, bundled = bundled_resource("icp.example.yml"), True
+        return cls(
+            database_url=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            config_path=config_path,
+            config_is_bundled=bundled,
+            team_id=team or os.environ.get("ICP_BOT_TEAM_ID") or None,
+            log_level=(os.environ.get("ICP_BOT_LOG_LEVEL") or "INFO").upper(),
+        )

@@ -1,0 +1,129 @@
+"""SQLAlchemy 2 models. Every row belongs to a Slack workspace (`team_id`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so migrations can refer to them on every dialect.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Workspace(Base):
+    """A Slack workspace (team). The CLI's default workspace before Slack is connected is `local`."""
+
+    __tablename__ = "workspaces"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Account(Base):
+    """A company from the CRM, in canonical fields plus the extra columns of its import."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("workspaces.team_id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(300), nullable=False)
+    # Lookup keys derived from name and domain (insights.matching.account_keys).
+    name_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    compact_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    first_word: Mapped[str] = mapped_column(String(300), nullable=False)
+    domain: Mapped[str | None] = mapped_column(String(253))
+    domain_stem: Mapped[str | None] = mapped_column(String(253))
+    industry: Mapped[str | None] = mapped_column(String(200))
+    employees: Mapped[int | None] = mapped_column(Integer)
+    annual_revenue: Mapped[float | None] = mapped_column(Float)
+    country: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str | None] = mapped_column(String(100))
+    type: Mapped[str | None] = mapped_column(String(100))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    arr: Mapped[float | None] = mapped_column(Float)
+    salesforce_id: Mapped[str | None] = mapped_column(String(64))
+    hubspot_id: Mapped[str | None] = mapped_column(String(64))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    source: Mapped[str] = mapped_column(String(20), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    aliases: Mapped[list[AccountAlias]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        Index("ix_accounts_team_name_key", "team_id", "name_key"),
+        Index("ix_accounts_team_compact_key", "team_id", "compact_key"),
+        Index("ix_accounts_team_first_word", "team_id", "first_word"),
+        Index("ix_accounts_team_domain", "team_id", "domain"),
+        Index("ix_accounts_team_domain_stem", "team_id", "domain_stem"),
+        Index("uq_accounts_team_salesforce_id", "team_id", "salesforce_id", unique=True),
+        Index("uq_accounts_team_hubspot_id", "team_id", "hubspot_id", unique=True),
+        Index("uq_accounts_team_external_id", "team_id", "external_id", unique=True),
+    )
+
+
+class AccountAlias(Base):
+    """Another name an account goes by (from import, or learned from people's corrections)."""
+
+    __tablename__ = "account_aliases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("workspaces.team_id", ondelete="CASCADE"), nullable=False
+    )
+    account_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    )
+    alias: Mapped[str] = mapped_column(String(300), nullable=False)
+    alias_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    source: Mapped[str] = mapped_column(String(20), nullable=False, default="import")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="aliases")
+
+    __table_args__ = (
+        Index("uq_account_aliases_team_account_key", "team_id", "account_id", "alias_key", unique=True),
+        Index("ix_account_aliases_team_key", "team_id", "alias_key"),
+    )
+
+
+class ImportRun(Base):
+    """One file import: what came in and what it changed (for operators and support)."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("workspaces.team_id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # accounts | outcomes
+    source_name: Mapped[str] = mapped_column(Text, nullable=False)
+    layout: Mapped[str] = mapped_column(String(20), nullable=False)
+    rows: Mapped[int] = mapped_column(Integer, nullable=False)
+    created: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated: Mapped[int] = mapped_column(Integer, nullable=False)
+    unchanged: Mapped[int] = mapped_column(Integer, nullable=False)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
