@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rapidfuzz import fuzz, process, utils
+from rapidfuzz import fuzz, process
 
 from insights.normalize import (
     compact_key,
@@ -232,7 +232,7 @@ def rank_fuzzy(
         query_key,
         keys,
         scorer=fuzz.WRatio,
-        processor=utils.default_process,
+        processor=None,  # keys and query are name_key()s already: folded, punctuation-free
         limit=limit,
         score_cutoff=FUZZY_SUGGEST,
     )

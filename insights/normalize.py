@@ -92,6 +92,9 @@ def normalize_domain(value: str) -> str | None:
     text = value.strip().lower()
     if not text:
         return None
+    if _BARE_HOST.fullmatch(text):  # most CRM values: no scheme, path or port to take apart
+        host = text.removeprefix("www.")
+        return host if "." in host and not host.startswith(".") and not host.endswith(".") else None
     if "://" not in text:
         text = "http://" + text
     try:
@@ -109,6 +112,7 @@ def normalize_domain(value: str) -> str | None:
 
 # Second-level labels under which companies register (acme.co.uk, acme.com.au): the stem is the
 # label before them.
+_BARE_HOST = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+")
 _SECOND_LEVEL = frozenset({"co", "com", "org", "net", "ac", "gov", "edu", "ltd", "plc", "ne", "or"})
 
 
