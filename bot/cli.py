@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from sqlalchemy.exc import DBAPIError
 
-from bot.context import AppContext, build_context, connect, database_error
+from bot.context import AppContext, build_context, database_error
 from bot.render import fit_json, fit_text, not_found_json, overview_text
 from bot.settings import DEFAULT_CONFIG_NAME, Settings, bundled_resource
 from insights.accounts_csv import AccountsFileError
@@ -23,7 +23,7 @@ from insights.config import ConfigError, load_config
 from insights.errors import AccountNotFoundError, UserError
 from insights.service import ImportSummary, fit_for, import_accounts, score_all
 from storage.engine import DatabaseURLError, redacted
-from storage.schema import SchemaOutOfDateError, head_revision, upgrade
+from storage.schema import SchemaOutOfDateError, upgrade
 
 EXIT_OK, EXIT_USER, EXIT_USAGE = 0, 1, 2
 MAX_IMPORT_BYTES = 2 * 1024**3
@@ -330,6 +330,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USER
-
-
-__all__ = ["build_parser", "connect", "head_revision", "main"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, union, update
+from sqlalchemy import Table, delete, func, insert, select, union, update
 from sqlalchemy.orm import Session
 
-from storage.models import Account, AccountAlias, ImportRun, Workspace, utcnow
+from storage.models import Account, AccountAlias, Base, ImportRun, Workspace, utcnow
+
+ACCOUNTS_TABLE = Table("accounts", Base.metadata)  # the Core table behind the Account model
 
 # The account columns a fit check, a listing or an import comparison reads.
 ACCOUNT_FIELDS = (
@@ -149,7 +151,7 @@ class AccountRepository:
         values = [{**r, "team_id": self.team_id, "created_at": now, "updated_at": now} for r in rows]
         if not return_ids:
             # A Core insert skips the ORM's per-row bookkeeping (a quarter faster on SQLite).
-            self.session.execute(insert(Account.__table__), values)
+            self.session.execute(insert(ACCOUNTS_TABLE), values)
             return []
         statement = insert(Account).returning(Account.id, sort_by_parameter_order=True)
         return [row.id for row in self.session.execute(statement, values)]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from insights.accounts_csv import AccountsFileError
-from insights.config import load_config
+from insights.config import load_config, parse_config
 from insights.errors import AccountNotFoundError, NoAccountsError, QueryError
 from insights.service import fit_for, import_accounts, iter_accounts, parse_adhoc, score_all
 from storage.repositories import AccountRepository
@@ -280,3 +280,26 @@ def test_score_all_ranks_and_counts_tiers(loaded: sessionmaker[Session], example
     assert tailspin.fit.disqualified_by == ["Too small"] and tailspin.fit.tier == "D"
     only_a = score_all(loaded, "T1", icp, tier="A")
     assert only_a.accounts and {s.fit.tier for s in only_a.accounts} == {"A"}
+
+
+def test_criteria_can_use_extra_columns_from_the_crm_export(loaded: sessionmaker[Session]) -> None:
+    """Salesforce's Tech_Stack__c and Segment__c become fields `tech_stack` and `segment`."""
+    config = parse_config(
+        """
+icp:
+  version: extras
+  criteria:
+    - {name: Runs Salesforce, field: tech_stack, contains: Salesforce, weight: 50}
+    - {name: Mid-market, field: segment, any_of: [mid-market], weight: 50}
+  tiers: {A: 100, B: 50, C: 0}
+"""
+    )
+    acme = fit_for(loaded, "T1", "Acme", config.icp)
+    assert [(c.name, c.matched) for c in acme.fit.criteria] == [
+        ("Runs Salesforce", True),
+        ("Mid-market", True),
+    ]
+    assert acme.fit.criteria[0].detail == "tech stack includes Salesforce"
+    assert (acme.fit.score, acme.fit.tier) == (100, "A")
+    litware = fit_for(loaded, "T1", "Litware", config.icp)  # empty tech stack cell: unknown, not a miss
+    assert [c.matched for c in litware.fit.criteria] == [None, False]

@@ -28,6 +28,12 @@ def test_upgrade_creates_every_table_and_is_idempotent(db_url: str) -> None:
         engine.dispose()
 
 
+def test_head_revision_constant_is_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == head_revision()
+
+
 def test_migrations_match_the_models(engine: Engine) -> None:
     """Alembic's autogenerate finds nothing to add: the migration and the models agree."""
     from alembic.autogenerate import compare_metadata
