@@ -12,16 +12,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from insights.accounts_csv import AccountRecord, ParsedAccounts
+from insights.accounts_csv import CANONICAL_FIELDS, AccountRecord, ParsedAccounts
 from insights.matching import account_keys
 from insights.normalize import name_key
 
-# The stored columns a file can set, compared to decide whether a row changes anything.
-COMPARED = (
-    "name", "domain", "industry", "employees", "annual_revenue", "country", "state", "type",
-    "owner", "arr", "salesforce_id", "hubspot_id", "external_id",
-)  # fmt: skip
 _IDS = ("salesforce_id", "hubspot_id", "external_id")
+# The stored columns a file can set, compared to decide whether a row changes anything.
+COMPARED = (*CANONICAL_FIELDS, *_IDS)
 
 
 @dataclass(frozen=True)
