@@ -10,18 +10,21 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy.exc import DBAPIError
 
 from bot.context import AppContext, build_context, database_error
-from bot.render import fit_json, fit_text, not_found_json, overview_text
+from bot.render import eval_text, fit_json, fit_text, not_found_json, overview_text, tag_json, tag_text
 from bot.settings import DEFAULT_CONFIG_NAME, Settings, bundled_resource
 from insights.accounts_csv import AccountsFileError
 from insights.config import ConfigError, load_config
 from insights.errors import AccountNotFoundError, UserError
-from insights.service import ImportSummary, fit_for, import_accounts, score_all
+from insights.service import ImportSummary, build_tagger, fit_for, import_accounts, score_all
+from insights.tag_eval import LabelledMessage, evaluate
+from insights.tagging import Tagger
 from storage.engine import DatabaseURLError, redacted
 from storage.schema import SchemaOutOfDateError, upgrade
 
@@ -78,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=20, help="how many accounts to list (0 for all; default 20)"
     )
     lst.add_argument("--json", action="store_true", help="one JSON object per account")
+
+    tag = sub.add_parser("tag", help="tag messages: outcome kind, account, competitor, reasons")
+    tag.add_argument(
+        "file", nargs="?", help="messages, one per line or JSON lines with 'text' (default: stdin)"
+    )
+    tag.add_argument(
+        "--json", action="store_true", help="one JSON object per message (the default when piped)"
+    )
+    tag.add_argument("--eval", metavar="FILE", help="score the tagger against labelled JSON lines")
 
     fit = sub.add_parser("fit", help="how well an account fits the ICP (the /icp-fit answer)")
     fit.add_argument(
@@ -189,6 +201,73 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_lines(source: str | None) -> list[tuple[int, str]]:
+    if source is None or source == "-":
+        text = sys.stdin.read()
+        name = "<stdin>"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise UserError(f"{source}: no such file")
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{source}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        name = source
+    del name
+    return [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def _message_text(line_no: int, line: str, source: str) -> str:
+    stripped = line.strip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{source} line {line_no}: not valid JSON ({exc.msg})") from None
+        text = data.get("text") if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            raise UserError(f"{source} line {line_no}: a JSON line needs a 'text' string")
+        return text
+    return line
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    ctx = _context(args)
+    tagger = build_tagger(ctx.session_factory, ctx.team_id, ctx.config.taxonomy)
+    if args.eval:
+        return _tag_eval(tagger, args.eval, as_json=args.json)
+    source = args.file or "<stdin>"
+    as_json = args.json or not sys.stdout.isatty()
+    for line_no, line in _read_lines(args.file):
+        result = tagger.tag(_message_text(line_no, line, source))
+        if as_json:
+            print(json.dumps(tag_json(result), ensure_ascii=False))
+        else:
+            sys.stdout.write(tag_text(result))
+    return EXIT_OK
+
+
+def _tag_eval(tagger: Tagger, source: str, *, as_json: bool) -> int:
+    labelled = []
+    for line_no, line in _read_lines(source):
+        try:
+            labelled.append(LabelledMessage.from_json(json.loads(line)))
+        except (json.JSONDecodeError, ValueError, AttributeError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise UserError(f"{source} line {line_no}: {reason}") from None
+    if not labelled:
+        raise UserError(
+            f"{source}: no labelled messages (JSON lines with text, kind, account, competitor, reasons)"
+        )
+    report = evaluate(tagger.tag, labelled)
+    if as_json:
+        print(json.dumps(asdict(report), ensure_ascii=False))
+    else:
+        sys.stdout.write(eval_text(report, source))
+    return EXIT_OK
+
+
 def cmd_accounts_list(args: argparse.Namespace) -> int:
     ctx = _context(args)
     tiers = list(ctx.config.icp.tiers)
@@ -279,6 +358,7 @@ COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace], int]] = {
     ("accounts", "import"): cmd_accounts_import,
     ("accounts", "list"): cmd_accounts_list,
     ("fit", None): cmd_fit,
+    ("tag", None): cmd_tag,
 }
 
 

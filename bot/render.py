@@ -17,6 +17,8 @@ import jinja2
 import templates
 from insights.errors import AccountNotFoundError
 from insights.service import FitAnswer, FitOverview
+from insights.tag_eval import EvalReport
+from insights.tagging import TagResult
 
 _TERMINAL_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _MARKS = {True: "✓", False: "✗", None: "?"}
@@ -111,3 +113,25 @@ def fit_text(answer: FitAnswer) -> str:
 
 def overview_text(overview: FitOverview, tier: str | None) -> str:
     return render("accounts_list.txt.j2", o=overview, tier=tier)
+
+
+def tag_json(result: TagResult) -> dict[str, Any]:
+    """The contract's `tag --json` shape, plus the amount and the evidence for each field."""
+    return {
+        "text": result.text,
+        "kind": result.kind,
+        "account": result.account,
+        "competitor": result.competitor,
+        "reasons": list(result.reasons),
+        "confidence": result.confidence,
+        "amount": asdict(result.amount) if result.amount else None,
+        "evidence": [asdict(e) for e in result.evidence],
+    }
+
+
+def tag_text(result: TagResult) -> str:
+    return render("tag.txt.j2", r=result)
+
+
+def eval_text(report: EvalReport, source: str) -> str:
+    return render("tag_eval.txt.j2", r=report, source=source)

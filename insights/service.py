@@ -19,7 +19,7 @@ from insights.accounts_csv import (
     decode_csv_bytes,
     parse_accounts_csv,
 )
-from insights.config import ICPDefinition
+from insights.config import ICPDefinition, Taxonomy
 from insights.errors import AccountNotFoundError, NoAccountsError, QueryError
 from insights.import_plan import plan_account_import
 from insights.matching import (
@@ -33,6 +33,7 @@ from insights.matching import (
 )
 from insights.normalize import name_key
 from insights.scoring import FitScore, score_account
+from insights.tagging import Tagger
 from storage.models import Account
 from storage.repositories import AccountRepository, ImportRunRepository, WorkspaceRepository
 
@@ -319,6 +320,23 @@ def import_accounts(
         warnings=parsed.warnings,
         total_accounts=total,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Tagging
+
+
+def build_tagger(session_factory: SessionFactory, team_id: str, taxonomy: Taxonomy) -> Tagger:
+    """A tagger over the workspace's accounts and aliases; build once and keep it warm."""
+    with session_factory() as session:
+        repo = AccountRepository(session, team_id)
+        refs = repo.refs()
+        aliases = repo.all_aliases()
+    accounts = (
+        AccountRef(account_id, name, domain, country, tuple(aliases.get(account_id, ())))
+        for account_id, name, domain, country in refs
+    )
+    return Tagger(accounts, taxonomy)
 
 
 def iter_accounts(session_factory: SessionFactory, team_id: str) -> Iterator[dict[str, Any]]:

@@ -104,6 +104,22 @@ class AccountRepository:
         # dict() over whole rows is about a third faster than attribute access on 100,000 rows.
         return dict(self.session.execute(query).all())
 
+    def refs(self) -> list[tuple[int, str, str | None, str | None]]:
+        """(id, name, domain, country) of every account, for building a name index."""
+        query = select(Account.id, Account.name, Account.domain, Account.country).where(
+            Account.team_id == self.team_id
+        )
+        return [(row.id, row.name, row.domain, row.country) for row in self.session.execute(query)]
+
+    def all_aliases(self) -> dict[int, list[str]]:
+        query = select(AccountAlias.account_id, AccountAlias.alias).where(
+            AccountAlias.team_id == self.team_id
+        )
+        out: dict[int, list[str]] = {}
+        for row in self.session.execute(query):
+            out.setdefault(row.account_id, []).append(row.alias)
+        return out
+
     def by_ids(self, ids: Sequence[int]) -> list[Account]:
         if not ids:
             return []

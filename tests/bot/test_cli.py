@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -272,3 +273,74 @@ def test_installed_command_creates_the_default_sqlite_database(tmp_path: Path) -
         check=False,
     )
     assert fit.returncode == 0 and json.loads(fit.stdout)["account"] == "Acme Corp"
+
+
+SAMPLE = Path(__file__).parents[2] / "bot" / "resources" / "sample_accounts.csv"
+
+
+def test_tag_prints_the_contract_json_per_message(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(capsys, "accounts", "import", str(SAMPLE))
+    messages = workdir / "messages.txt"
+    messages.write_text(
+        "CW Fabrikam 85k ACV, beat Gong on ease of use\n"
+        '{"text": "#churn Tailspin gave notice, champion left"}\n'
+        "\n"
+        "lunch anyone?\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "tag", str(messages), "--json")
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [(r["kind"], r["account"], r["competitor"]) for r in lines] == [
+        ("win", "Fabrikam Systems", "Gong"),
+        ("renewal_loss", "Tailspin Toys", None),
+        (None, None, None),
+    ]
+    for row in lines:
+        assert {"text", "kind", "account", "competitor", "reasons", "confidence"} <= row.keys()
+    assert lines[0]["amount"] == {"value": 85000.0, "currency": "USD", "unit": "ACV"}
+    assert lines[1]["reasons"] == ["champion_loss"]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("we lost contoso. too small for us honestly\n"))
+    code, out, _ = run(capsys, "tag")
+    assert code == 0 and json.loads(out)["reasons"] == ["poor_fit"]
+
+
+def test_tag_eval_prints_the_same_figures_as_the_test(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from insights.config import load_config
+    from insights.tag_eval import evaluate
+    from insights.tagging import Tagger
+    from tests.insights.test_tagging import sample_accounts
+    from tests.insights.test_tagging_eval import TAGGING, load_labelled
+
+    run(capsys, "accounts", "import", str(SAMPLE))
+    code, out, _ = run(capsys, "tag", "--eval", str(TAGGING / "labelled.jsonl"), "--json")
+    assert code == 0
+    from_cli = json.loads(out)
+    config = load_config(Path(__file__).parents[2] / "bot" / "resources" / "icp.example.yml")
+    in_process = evaluate(Tagger(sample_accounts(), config.taxonomy).tag, load_labelled("labelled.jsonl"))
+    for key in ("kind_accuracy", "account_accuracy", "competitor_accuracy", "reason_recall",
+                "reason_precision", "chatter_false_capture"):  # fmt: skip
+        assert from_cli[key] == pytest.approx(getattr(in_process, key)), key
+    code, out, _ = run(capsys, "tag", "--eval", str(TAGGING / "labelled.jsonl"))
+    assert "kind accuracy" in out and "Worst misses:" in out
+
+
+def test_tag_eval_refuses_a_bad_file_naming_the_line(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = workdir / "bad.jsonl"
+    bad.write_text(
+        '{"text": "won Acme", "kind": "win"}\n{"text": "x", "kind": "victory"}\n', encoding="utf-8"
+    )
+    code, _, err = run(capsys, "tag", "--eval", str(bad))
+    assert code == 1
+    assert_one_line_error(err)
+    assert "line 2" in err and "'kind' must be one of" in err
+    bad.write_text("{not json\n", encoding="utf-8")
+    code, _, err = run(capsys, "tag", str(bad))
+    assert code == 1 and "line 1: not valid JSON" in err

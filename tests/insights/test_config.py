@@ -113,6 +113,11 @@ def test_bundled_example_parses() -> None:
         Competitor(name="Gong"),
         Competitor(name="Clari"),
         Competitor(name="Gainsight", aliases=["GS"]),
+        Competitor(name="Salesloft", aliases=["SL"]),
+        Competitor(name="Outreach"),
+        Competitor(name="Totango"),
+        Competitor(name="ChurnZero"),
+        Competitor(name="People.ai"),
     ]
 
 

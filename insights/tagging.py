@@ -1,0 +1,949 @@
+"""Tag one Slack message: outcome kind, account, competitor, reasons, amount, with evidence.
+
+Pure and fast. A `Tagger` is built once from the workspace's accounts and taxonomy (and what its
+people's corrections taught) and kept warm; `tag(text)` then costs a scan of the message's words
+against a few phrase tables, so thousands of messages a second fit on one core.
+
+How a kind is decided: cue phrases ("closed won", "gave notice", "rollout failed"), hashtags
+(#win, #churn), CW/CL, CRM templates ("Outcome: Lost") and emoji add weight to a kind; a cue is
+discarded when its clause is a question, a hypothetical, a plan or negated ("didn't lose",
+"if we lose", "meeting X next week", "who owns X?"). Context turns a lost renewal into
+`renewal_loss` and an expansion of an existing customer into `customer_win`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+
+from insights.config import Taxonomy
+from insights.matching import AccountRef
+from insights.normalize import domain_stem, fold, name_key, normalize_domain
+from insights.tagging_vocab import (
+    COMMON_ACRONYMS,
+    EXPANSION_OBJECTS,
+    EXPANSION_VERBS,
+    FUTURE_MARKERS,
+    HASHTAGS,
+    HYPOTHETICALS,
+    KIND_CUES,
+    NEGATIONS,
+    NEGATIVE_EMOJI,
+    NEUTRAL_TERMS,
+    NOT_NAMES,
+    NOT_OUTCOME_PHRASES,
+    PENDING_PHRASES,
+    PLAN_NOUNS,
+    POSITIVE_EMOJI,
+    QUESTION_STARTS,
+    REASON_PHRASES,
+    RENEWAL_CONTEXT,
+)
+
+KINDS = ("win", "loss", "renewal_loss", "implementation_failure", "customer_win")
+MAX_TEXT = 8000  # longer messages are tagged on their first 8,000 characters
+_SHORT_FORM_MIN = 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class Amount:
+    value: float
+    currency: str
+    unit: str | None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The words that decided one field."""
+
+    field: str
+    value: str
+    words: str
+
+
+@dataclass(frozen=True)
+class TagResult:
+    text: str
+    kind: str | None
+    account: str | None
+    account_id: int | None
+    competitor: str | None
+    reasons: tuple[str, ...]
+    amount: Amount | None
+    confidence: float
+    evidence: tuple[Evidence, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# Text
+
+
+_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+_EMOJI = re.compile(r":([a-z0-9_+'-]+):")
+_HASHTAG = re.compile(r"(?<![\w&])#([A-Za-z][\w-]{1,40})")
+_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|&|[?!.;:\n]")
+_CLAUSE_BREAK = frozenset({"?", "!", ".", ";", ":", "\n"})
+_CLAUSE_WORDS = frozenset({"but", "however", "although", "though", "while", "whereas"})
+_TEMPLATE = re.compile(
+    r"\b(?:outcome|stage|status|result|deal stage|opportunity stage)\s*[:=]\s*"
+    r"(closed[\s_-]*won|closed[\s_-]*lost|won|lost|churned|cancelled|canceled|(?:closed\s*-\s*)?failed)\b",
+    re.IGNORECASE,
+)
+_DEAL_TYPE = re.compile(
+    r"\b(?:deal |opportunity )?type\s*[:=]\s*(renewal|existing business|upsell|expansion|new business|new)\b",
+    re.IGNORECASE,
+)
+_CW_CL = re.compile(r"(?<![\w#])(CW|CL|C/W|C/L)(?![\w/])")
+# Starts only where a word starts, so a long run of letters is scanned once, not from every offset.
+_DOMAIN = re.compile(r"(?<![\w.-])(?:https?://)?[a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}\b", re.IGNORECASE)
+_AMOUNT = re.compile(
+    r"(?P<cur>[$€£]|\b(?:usd|eur|gbp)\s?)?"
+    r"(?P<num>\d{1,3}(?:[,.]\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    r"\s?(?P<mult>k|mm|m|bn|b|million|thousand|mil)?\b"
+    r"(?:\s?(?P<cur2>usd|eur|gbp|dollars|euros|pounds)\b)?"
+    r"(?:\s?(?:/\s?(?:yr|year)\s?)?"
+    r"(?P<unit>arr|acv|tcv|mrr|total contract value|total contract|contract value))?",
+    re.IGNORECASE,
+)
+
+
+def slack_to_plain(text: str) -> str:
+    """Slack markup to plain text: links become their labels (or the URL), mentions vanish,
+    `&amp;` `&lt;` `&gt;` are unescaped. Emoji codes (`:tada:`) are kept for the cue reader."""
+
+    def link(match: re.Match[str]) -> str:
+        target, label = match.group(1), match.group(2)
+        if target.startswith(("@", "!")):
+            return label or ""
+        if target.startswith("#"):
+            return ""  # a channel reference (<#C01|wins>) is not content, and never a hashtag
+        return label or target.removeprefix("mailto:")
+
+    return html.unescape(_LINK.sub(link, text[:MAX_TEXT]))
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str  # as written
+    norm: str  # folded
+    start: int
+    end: int
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens = []
+    for m in _TOKEN.finditer(text):
+        raw = m.group(0)
+        norm = "and" if raw == "&" else fold(raw).replace("'", "").replace("’", "")
+        tokens.append(Token(raw, norm, m.start(), m.end()))
+    return tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# Phrase tables
+
+
+@dataclass
+class Lexicon:
+    """Phrases of whole words -> values; a scan finds every phrase in a token list."""
+
+    phrases: dict[str, list[object]] = field(default_factory=lambda: defaultdict(list))
+    first_words: set[str] = field(default_factory=set)
+    max_words: int = 1
+
+    def add(self, phrase: str, value: object) -> None:
+        words = phrase.split()
+        if not words:
+            return
+        key = " ".join(words)
+        if value not in self.phrases[key]:
+            self.phrases[key].append(value)
+        self.first_words.add(words[0])
+        self.max_words = max(self.max_words, len(words))
+
+    def scan(self, norms: Sequence[str]) -> list[tuple[int, int, list[object]]]:
+        """Every (start, end, values) whose words form a known phrase, longest first per start."""
+        found = []
+        n = len(norms)
+        for i in range(n):
+            if norms[i] not in self.first_words:
+                continue
+            for size in range(min(self.max_words, n - i), 0, -1):
+                values = self.phrases.get(" ".join(norms[i : i + size]))
+                if values:
+                    found.append((i, i + size, values))
+        return found
+
+
+def stem(word: str) -> str:
+    """A light stem so inflections meet: renewing/renewed -> renew, signing -> sign,
+    cancelled/canceled -> cancel, losses -> loss. Cue phrases and messages get the same stems."""
+    if len(word) <= 4 or not word.isalpha():
+        return word
+    for suffix in ("ing", "ed", "ies", "es", "s"):
+        if not word.endswith(suffix):
+            continue
+        base = word[: -len(suffix)]
+        if suffix == "ies":
+            base += "y"
+        elif suffix == "es" and not base.endswith(("ss", "x", "z", "ch", "sh")):
+            base = word[:-1]
+        elif suffix == "s" and word.endswith("ss"):
+            return word
+        if len(base) < 3:
+            return word
+        if suffix in ("ing", "ed") and len(base) >= 5 and base[-1] == base[-2] and base[-1] not in "sz":
+            base = base[:-1]  # cancelled -> cancel, stopped -> stop; roll stays roll
+        return base
+    return word
+
+
+def stem_phrase(phrase: str) -> str:
+    return " ".join(stem(w) for w in phrase.split())
+
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|&")
+
+
+def normalise_phrase(text: str) -> str:
+    """A phrase as the tagger compares it: the same words `tokenize` gives, joined by spaces."""
+    words = _WORD.findall(fold(text))
+    return " ".join("and" if w == "&" else w.replace("'", "").replace("’", "") for w in words)
+
+
+@lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """Frequent English words, which never name an account on their own ("Fourth", "Best")."""
+    try:
+        from wordfreq import top_n_list
+    except ImportError:  # pragma: no cover - wordfreq is a dependency; keep tagging usable without it
+        return frozenset(NOT_NAMES)
+    return frozenset(top_n_list("en", 25_000)) | NOT_NAMES
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary learned from a workspace's corrections
+
+
+@dataclass(frozen=True)
+class LearnedVocabulary:
+    """What corrections taught: phrase -> account id, competitor, kind or reason code."""
+
+    account_aliases: Mapping[str, int] = field(default_factory=dict)
+    competitor_aliases: Mapping[str, str] = field(default_factory=dict)
+    kind_phrases: Mapping[str, str] = field(default_factory=dict)
+    reason_phrases: Mapping[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# The tagger
+
+
+@dataclass(frozen=True)
+class _AccountForm:
+    account_id: int
+    strength: int  # 4 full name, 3 alias or domain, 2 distinctive short form, 1 acronym
+    acronym: bool = False
+
+
+@dataclass
+class _Found:
+    start: int
+    end: int
+    ids: tuple[int, ...]
+    strength: int
+    words: str
+
+
+class Tagger:
+    """Tags messages for one workspace. Build once (seconds for 100,000 accounts), reuse."""
+
+    def __init__(
+        self,
+        accounts: Iterable[AccountRef] = (),
+        taxonomy: Taxonomy | None = None,
+        learned: LearnedVocabulary | None = None,
+    ) -> None:
+        self.accounts: dict[int, AccountRef] = {}
+        self._account_forms = Lexicon()
+        self._domains: dict[str, list[int]] = defaultdict(list)
+        self._short_forms: dict[str, list[int]] = defaultdict(list)  # for typo matching
+        self._cues = Lexicon()
+        self._competitor_names: dict[str, str] = {}
+        self._short_competitor_aliases: dict[str, str] = {}
+        self.reason_codes: list[str] = list(REASON_PHRASES)
+        taxonomy = taxonomy or Taxonomy()
+        learned = learned or LearnedVocabulary()
+        common = common_words()
+
+        competitor_keys: set[str] = set()
+        for competitor in taxonomy.competitor_list:
+            for alias in (competitor.name, *competitor.aliases):
+                key = normalise_phrase(alias)
+                if not key:
+                    continue
+                if len(key) <= 3 and " " not in key:
+                    # "GS", "SL": only when written in capitals, or they eat ordinary words.
+                    self._short_competitor_aliases[alias.strip().upper()] = competitor.name
+                else:
+                    self._cues.add(stem_phrase(key), ("competitor", competitor.name))
+                competitor_keys.add(key)
+            self._competitor_names[competitor.name] = competitor.name
+        for phrase, name in learned.competitor_aliases.items():
+            self._cues.add(stem_phrase(normalise_phrase(phrase)), ("competitor", name))
+            competitor_keys.add(normalise_phrase(phrase))
+
+        for account in accounts:
+            self._add_account(account, common, competitor_keys)
+        for phrase, account_id in learned.account_aliases.items():
+            if account_id in self.accounts:
+                self._account_forms.add(normalise_phrase(phrase), _AccountForm(account_id, 3))
+        self._typo_buckets: dict[tuple[str, int], list[str]] = defaultdict(list)
+        for form, ids in self._short_forms.items():
+            if len(ids) == 1:
+                self._typo_buckets[(form[0], len(form))].append(form)
+
+        for phrase, (kind, weight) in KIND_CUES.items():
+            self._cues.add(stem_phrase(normalise_phrase(phrase)), ("kind", kind, weight))
+        for phrase, kind in learned.kind_phrases.items():
+            self._cues.add(stem_phrase(normalise_phrase(phrase)), ("kind", kind, 3.0))
+        for phrase in NOT_OUTCOME_PHRASES:
+            self._cues.add(stem_phrase(normalise_phrase(phrase)), ("not_outcome",))
+        for phrase in PENDING_PHRASES:
+            self._cues.add(stem_phrase(normalise_phrase(phrase)), ("pending",))
+        for phrase in NEUTRAL_TERMS:
+            self._cues.add(stem_phrase(normalise_phrase(phrase)), ("neutral",))
+        reasons = {code: list(phrases) for code, phrases in REASON_PHRASES.items()}
+        for code, phrases in taxonomy.reasons.items():
+            reasons.setdefault(code, []).extend(phrases)
+        for phrase, code in learned.reason_phrases.items():
+            reasons.setdefault(code, []).append(phrase)
+        self.reason_codes = list(reasons)
+        for code, phrases in reasons.items():
+            for phrase in phrases:
+                self._cues.add(stem_phrase(normalise_phrase(phrase)), ("reason", code))
+
+    # -- accounts ------------------------------------------------------------------------------
+
+    def _add_account(self, account: AccountRef, common: frozenset[str], competitor_keys: set[str]) -> None:
+        self.accounts[account.id] = account
+        key = name_key(account.name)
+        if not key:
+            return
+        words = key.split()
+        full = normalise_phrase(account.name)
+        forms: dict[str, _AccountForm] = {}
+
+        def offer(phrase: str, strength: int, *, acronym: bool = False) -> None:
+            if phrase and phrase not in competitor_keys and phrase not in forms:
+                forms[phrase] = _AccountForm(account.id, strength, acronym)
+
+        offer(full, 4)
+        offer(key, 4 if len(words) > 1 or key not in common else 2)
+        if len(words) >= 2:
+            head = words[0]
+            if len(head) >= _SHORT_FORM_MIN and head not in common and head not in NOT_NAMES:
+                offer(head, 2)
+                self._short_forms[head].append(account.id)
+            if len(words) >= 3 and words[1] not in ("and", "of", "the", "for", "de"):
+                offer(" ".join(words[:2]), 3)
+            # "Woodgrove CU" for Woodgrove Credit Union: the first word and the others' initials.
+            rest = [w for w in words[1:] if w not in ("and", "of", "the", "for")]
+            if len(rest) >= 2:
+                offer(f"{words[0]} {''.join(w[0] for w in rest)}", 3)
+            initials = "".join(w[0] for w in words if w not in ("and", "of", "the", "for"))
+            if len(initials) >= 3 and initials not in COMMON_ACRONYMS:
+                offer(initials, 1, acronym=True)
+        elif len(key) >= _SHORT_FORM_MIN:
+            self._short_forms[key].append(account.id)
+        if account.domain:
+            self._domains[account.domain].append(account.id)
+            stem = domain_stem(account.domain)
+            if len(stem) >= _SHORT_FORM_MIN and stem not in common:
+                offer(stem, 2)
+        for alias in account.aliases:
+            offer(normalise_phrase(alias), 3)
+        for phrase, form in forms.items():
+            self._account_forms.add(phrase, form)
+
+    def _find_accounts(self, text: str, tokens: list[Token], taken: set[int]) -> list[_Found]:
+        # Names are read across abbreviation dots ("St. Aldric Health", "A. Datum"): scan the
+        # words only, then map positions back to tokens.
+        positions = [i for i, t in enumerate(tokens) if t.norm not in _CLAUSE_BREAK]
+        words = [tokens[i].norm for i in positions]
+        matches = [
+            (positions[a], positions[b - 1] + 1, values) for a, b, values in self._account_forms.scan(words)
+        ]
+        found: list[_Found] = []
+        covered: set[int] = set(taken)
+        for start, end, values in sorted(matches, key=lambda m: (m[0] - m[1], m[0])):
+            if covered.intersection(range(start, end)):
+                continue
+            forms = [v for v in values if isinstance(v, _AccountForm)]
+            if any(f.acronym for f in forms) and not tokens[start].text.isupper():
+                forms = [f for f in forms if not f.acronym]
+            if not forms:
+                continue
+            strength = max(f.strength for f in forms)
+            ids = tuple(dict.fromkeys(f.account_id for f in forms if f.strength == strength))
+            written = text[tokens[start].start : tokens[end - 1].end]
+            found.append(_Found(start, end, ids, strength, written))
+            covered.update(range(start, end))
+        for m in _DOMAIN.finditer(text):
+            domain = normalize_domain(m.group(0))
+            if domain and domain in self._domains:
+                index = next((i for i, t in enumerate(tokens) if t.start >= m.start()), len(tokens))
+                found.append(_Found(index, index + 1, tuple(self._domains[domain]), 5, m.group(0)))
+        return found
+
+    def _typo_account(self, tokens: list[Token], skip: set[int]) -> _Found | None:
+        """A name written with a typo ("Contsoo"): close to exactly one distinctive short form.
+
+        Forms are bucketed by first letter and length (a typo rarely changes the first letter
+        and changes the length by one at most), so a lookup compares a few hundred forms.
+        """
+        common = common_words()
+        for i, token in enumerate(tokens):
+            word = token.norm
+            if i in skip or len(word) < 5 or word in common or not word[0].isalpha():
+                continue
+            candidates = [
+                form
+                for size in (len(word) - 1, len(word), len(word) + 1)
+                for form in self._typo_buckets.get((word[0], size), ())
+            ]
+            hit = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=80)
+            if hit is not None:
+                return _Found(i, i + 1, tuple(self._short_forms[hit[0]]), 1, token.text)
+        return None
+
+    # -- the message ---------------------------------------------------------------------------
+
+    def tag(self, text: str) -> TagResult:
+        """Tag one message (Slack markup allowed)."""
+        reading = _Reading.of(text)
+        reading.read_cues(self._cues.scan(reading.stems))
+        for i, token in enumerate(reading.tokens):  # competitors written as short capitals: "GS"
+            name = self._short_competitor_aliases.get(token.text)
+            if name:
+                reading.competitors.append((i, name, token.text))
+        reading.read_patterns()
+        reading.read_marks()
+        reading.read_implementation_failures()
+        reading.read_expansions()
+        reading.read_emoji()
+        kind = _decide_kind(reading.scores, reading.marked)
+        reading.found = self._find_accounts(reading.plain, reading.tokens, reading.competitor_tokens())
+        if kind is not None and reading.scores[kind] < 3 and not _supported(reading):
+            # A lone weak word ("won", "lost") reports an outcome only about a deal: an account,
+            # a competitor or an amount in the message. "I won the office league" is not one.
+            kind = None
+        if kind is None:
+            return TagResult(text, None, None, None, None, (), None, _confidence(None, reading.scores, False))
+
+        kind = _apply_context(kind, reading)
+        if kind is None:
+            return TagResult(text, None, None, None, None, (), None, _confidence(None, reading.scores, False))
+        _drop_reasons_that_restate_the_kind(kind, reading.reasons)
+        evidence = reading.evidence
+        account_name, account_id = self._account_of(reading)
+        competitor = _choose_competitor(reading.competitors, reading.norms, reading.cue_positions)
+        if competitor:
+            evidence.append(Evidence("competitor", competitor[0], competitor[1]))
+        reasons = tuple(sorted(reading.reasons, key=self.reason_codes.index))
+        evidence += [Evidence("reason", code, reading.reasons[code]) for code in reasons]
+        return TagResult(
+            text=text,
+            kind=kind,
+            account=account_name,
+            account_id=account_id,
+            competitor=competitor[0] if competitor else None,
+            reasons=reasons,
+            amount=_amount(reading.plain),
+            confidence=_confidence(kind, reading.scores, account_id is not None),
+            evidence=tuple(evidence),
+        )
+
+    def _account_of(self, reading: _Reading) -> tuple[str | None, int | None]:
+        """The account the outcome is about: a known one, else the name as written."""
+        tokens = reading.tokens
+        skip = reading.competitor_tokens()
+        chosen = _choose_account(reading.found, reading.cue_positions)
+        if chosen is None:
+            chosen = self._typo_account(tokens, skip)
+        if chosen is not None and len(chosen.ids) == 1:
+            name = self.accounts[chosen.ids[0]].name
+            reading.evidence.append(Evidence("account", name, chosen.words))
+            return name, chosen.ids[0]
+        written = _name_as_written(tokens, reading.cue_positions, skip)
+        if written:
+            reading.evidence.append(Evidence("account", written, written))
+        return written, None
+
+
+@dataclass
+class _Reading:
+    """One message as the tagger reads it, and what it has found so far."""
+
+    plain: str
+    tokens: list[Token]
+    norms: list[str]
+    stems: list[str]
+    clause_of: list[int]
+    clauses: list[_Clause]
+    scores: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    cue_positions: list[tuple[int, str]] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+    competitors: list[tuple[int, str, str]] = field(default_factory=list)
+    found: list[_Found] = field(default_factory=list)  # accounts named in the message
+    marked: set[str] = field(default_factory=set)  # kinds stated by a hashtag or a CRM template
+
+    @classmethod
+    def of(cls, text: str) -> _Reading:
+        plain = slack_to_plain(text)
+        tokens = tokenize(plain)
+        norms = [t.norm for t in tokens]
+        clause_of = _clauses(tokens)
+        return cls(plain, tokens, norms, [stem(n) for n in norms], clause_of, _clause_facts(norms, clause_of))
+
+    def words(self, start: int, end: int) -> str:
+        return self.plain[self.tokens[start].start : self.tokens[end - 1].end]
+
+    def add_kind(self, kind: str, weight: float, position: int, words: str) -> None:
+        self.scores[kind] += weight
+        self.cue_positions.append((position, kind))
+        self.evidence.append(Evidence("kind", kind, words))
+
+    def competitor_tokens(self) -> set[int]:
+        return {i for s, _, w in self.competitors for i in range(s, s + max(1, len(w.split())))}
+
+    def read_cues(self, matches: list[tuple[int, int, list[object]]]) -> None:
+        """Kind cues, reasons and competitors found by the phrase table."""
+        # Cues inside neutral terms, inside or up to four words before a "not an outcome"
+        # phrase, and hashtags (read as marks) do not count as words.
+        in_not_outcome = [False] * len(self.norms)
+        for s, e, values in matches:
+            if ("neutral",) in values:
+                in_not_outcome[s:e] = [True] * (e - s)
+            if ("not_outcome",) in values:
+                lo = max(s - 4, self.clauses[s].start)
+                clause_start = self.clauses[s].start
+                if clause_start and self.norms[clause_start - 1] in ("but", "however"):
+                    lo = self.clauses[clause_start - 1].start  # "ghosted us but replied, back on track"
+                in_not_outcome[lo:e] = [True] * (e - lo)
+            if ("pending",) in values:
+                lo, hi = self.clauses[s].start, self.clauses[s].end
+                in_not_outcome[lo:hi] = [True] * (hi - lo)
+        for i, token in enumerate(self.tokens):
+            if token.start and self.plain[token.start - 1] == "#":
+                in_not_outcome[i] = True
+        # Matches come ordered by start, longest first: a cue ending before the furthest end of
+        # a counted cue lies inside it ("won" in "closed won") and does not count twice.
+        counted_end = -1
+        counted: set[tuple[int, int]] = set()
+        for start, end, values in matches:
+            for value in values:
+                if not isinstance(value, tuple):
+                    continue
+                if value[0] == "competitor":
+                    self.competitors.append((start, str(value[1]), self.words(start, end)))
+                elif value[0] == "reason":
+                    if not _negated(self.norms, self.clause_of, start, 2):
+                        self.reasons.setdefault(str(value[1]), self.words(start, end))
+                elif value[0] == "kind":
+                    inside = end <= counted_end and (start, end) not in counted
+                    overlaps = any(in_not_outcome[start:end])
+                    if inside or overlaps or _blocked(self.norms, self.clauses, self.clause_of, start):
+                        continue
+                    counted.add((start, end))
+                    counted_end = max(counted_end, end)
+                    self.add_kind(str(value[1]), float(value[2]), start, self.words(start, end))
+
+    def read_marks(self) -> None:
+        """Hashtags, CRM templates and CW/CL: explicit marks, never blocked by phrasing."""
+        tags = [
+            (m, HASHTAGS.get(m.group(1).lower().replace("-", "").replace("_", "")))
+            for m in _HASHTAG.finditer(self.plain)
+        ]
+        tagged = [(m, kind) for m, kind in tags if kind]
+        if len({kind for _, kind in tagged}) < 3:  # "use #win / #loss / #churn" explains, not reports
+            for m, kind in tagged:
+                self.add_kind(kind, 4, _token_at(self.tokens, m.start()), m.group(0))
+                self.marked.add(kind)
+        for m in _TEMPLATE.finditer(self.plain):
+            value = m.group(1).lower().replace("-", " ").replace("_", " ")
+            churned = value in ("churned", "cancelled", "canceled")
+            kind = "win" if "won" in value else "renewal_loss" if churned else "loss"
+            if value.endswith("failed"):
+                if not set(self.norms) & _IMPL_SUBJECT:
+                    continue
+                kind = "implementation_failure"
+            deal_type = _DEAL_TYPE.search(self.plain)
+            if deal_type:  # the contract's rule: the deal type decides the kind
+                existing = (
+                    deal_type.group(1).lower() != "new business" and deal_type.group(1).lower() != "new"
+                )
+                renewal = deal_type.group(1).lower() == "renewal"
+                if kind == "win" and renewal:
+                    continue  # a renewal kept counts toward retention, in no win rate
+                if existing:
+                    kind = "customer_win" if kind == "win" else "renewal_loss"
+            self.add_kind(kind, 5, _token_at(self.tokens, m.start()), m.group(0))
+            self.marked.add(kind)
+        for m in _CW_CL.finditer(self.plain):
+            kind = "win" if "W" in m.group(1) else "loss"
+            self.add_kind(kind, 4, _token_at(self.tokens, m.start()), m.group(0))
+
+    def read_implementation_failures(self) -> None:
+        """ "The rollout at X failed", "implementation ... abandoned": a subject near a failure word."""
+        norms, clause_of = self.norms, self.clause_of
+        for i, word in enumerate(norms):
+            if word not in _IMPL_SUBJECT or (word == "go" and norms[i + 1 : i + 2] != ["live"]):
+                continue
+            for j in range(max(0, i - 4), min(len(norms), i + 6)):
+                failed = norms[j] in _IMPL_FAILED or (
+                    norms[j] in ("write", "written") and norms[j + 1 : j + 2] == ["off"]
+                )
+                if failed and clause_of[j] == clause_of[i]:
+                    a, b = sorted((i, j))
+                    if _blocked(norms, self.clauses, clause_of, a) or _blocked(
+                        norms, self.clauses, clause_of, j
+                    ):
+                        continue
+                    self.add_kind("implementation_failure", 3, a, self.words(a, b + 1))
+                    return
+
+    def read_patterns(self) -> None:
+        """General patterns no phrase list covers.
+
+        - a negated renewal: "won't be renewing", "decided against renewing", "isn't renewing";
+        - a rival as the subject of a win: "Gong took Harrowgate", "Clari beat us at X".
+        """
+        norms, stems = self.norms, self.stems
+        for i, word in enumerate(stems):
+            negated = word == "renew" and _negated(norms, self.clause_of, i, 4)
+            if negated and not _blocked(norms, self.clauses, self.clause_of, i, negation=False):
+                self.add_kind("renewal_loss", 3, i, self.words(max(0, i - 3), i + 1))
+                break
+        rival_positions = {position for position, _, _ in self.competitors}
+        for position in rival_positions:
+            following = stems[position + 1 : position + 3]
+            chose_rival = position > 0 and norms[position - 1] in _CHOSE
+            rival_won = bool(following) and following[0] in _RIVAL_WIN_VERBS
+            if (chose_rival or rival_won) and not _blocked(norms, self.clauses, self.clause_of, position):
+                start = position - 1 if chose_rival else position
+                self.add_kind("loss", 3, start, self.words(start, position + (1 if chose_rival else 2)))
+
+    def read_expansions(self) -> None:
+        """ "Adding their Lyon and Milan sites", "rolled out to two more teams": a customer win."""
+        norms, clause_of = self.norms, self.clause_of
+        for i, word in enumerate(norms):
+            if word not in EXPANSION_VERBS:
+                continue
+            for j in range(i + 1, min(len(norms), i + 6)):
+                if norms[j] in EXPANSION_OBJECTS and clause_of[j] == clause_of[i]:
+                    if not _blocked(norms, self.clauses, clause_of, i):
+                        self.add_kind("customer_win", 3, i, self.words(i, j + 1))
+                    return
+
+    def read_emoji(self) -> None:
+        """Emoji never decide, but they back a kind that a cue found."""
+        if not self.scores:
+            return
+        emoji = {m.group(1) for m in _EMOJI.finditer(self.plain)}
+        kinds = []
+        if emoji & POSITIVE_EMOJI:
+            kinds += ["win", "customer_win"]
+        if emoji & NEGATIVE_EMOJI:
+            kinds += ["loss", "renewal_loss", "implementation_failure"]
+        for kind in kinds:
+            if self.scores.get(kind):
+                self.scores[kind] += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers of `tag`
+
+
+def _clauses(tokens: list[Token]) -> list[int]:
+    clause = 0
+    out = []
+    for token in tokens:
+        if token.norm in _CLAUSE_BREAK or token.norm in _CLAUSE_WORDS:
+            clause += 1
+        out.append(clause)
+    return out
+
+
+def _token_at(tokens: list[Token], offset: int) -> int:
+    for i, token in enumerate(tokens):
+        if token.start >= offset:
+            return i
+    return len(tokens)
+
+
+def _negated(norms: Sequence[str], clause_of: Sequence[int], start: int, window: int) -> bool:
+    clause = clause_of[start] if start < len(clause_of) else -1
+    return any(clause_of[j] == clause and norms[j] in NEGATIONS for j in range(max(0, start - window), start))
+
+
+@dataclass(frozen=True)
+class _Clause:
+    start: int  # first word
+    end: int  # one past the last word
+    first_if: int  # index of the first "if", or end
+    opens_question: bool
+    ends_question: bool
+    planned: bool  # mentions a meeting, a call, "next week" ... and reports nothing
+
+
+def _clause_facts(norms: Sequence[str], clause_of: Sequence[int]) -> list[_Clause]:
+    """What `_blocked` needs to know about each clause, computed once per message."""
+    facts: list[_Clause] = []
+    i, n = 0, len(norms)
+    while i < n:
+        clause = clause_of[i]
+        j = i
+        while j < n and clause_of[j] == clause:
+            j += 1
+        words = [k for k in range(i, j) if norms[k] not in _CLAUSE_BREAK]
+        opening = [norms[k] for k in words if norms[k] not in _FILLERS][:1]
+        first = opening[0] if opening else ""
+        first_if = next((k for k in words if norms[k] == "if"), j)
+        ends_question = (j < n and norms[j] == "?") or (j - 1 >= i and norms[j - 1] == "?")
+        in_clause = {norms[k] for k in words}
+        facts.extend(
+            [
+                _Clause(
+                    start=i,
+                    end=j,
+                    first_if=first_if,
+                    opens_question=first in QUESTION_STARTS and first not in ("will", "have", "has"),
+                    ends_question=ends_question,
+                    planned=bool(in_clause & PLAN_NOUNS and in_clause & FUTURE_MARKERS)
+                    and not in_clause & _REPORTED,
+                )
+            ]
+            * (j - i)
+        )
+        i = j
+    return facts
+
+
+def _blocked(
+    norms: Sequence[str],
+    clauses: Sequence[_Clause],
+    clause_of: Sequence[int],
+    start: int,
+    *,
+    negation: bool = True,
+) -> bool:
+    """Is the cue starting at `start` in a question, hypothetical, plan or (when asked) negation?"""
+    clause = clauses[start]
+    if negation and _negated(norms, clause_of, start, 3):
+        return True
+    if clause.first_if < start:
+        return True
+    if any(norms[j] in HYPOTHETICALS for j in range(max(clause.start, start - 5), start)):
+        return True
+    return clause.opens_question or clause.ends_question or clause.planned
+
+
+_RIVAL_WIN_VERBS = frozenset(
+    "took take won win got beat stole grabbed snag snagged landed closed swept edged".split()
+)
+_CHOSE = frozenset({"picked", "chose", "selected", "preferred", "favoured", "favored", "opted"})
+_FILLERS = frozenset({"so", "and", "ok", "okay", "hey", "um", "also", "btw", "quick", "q", "question"})
+_REPORTED = frozenset({"signed", "won", "lost", "churned", "cancelled", "canceled"})
+
+
+_IMPL_SUBJECT = frozenset(
+    "rollout roll implementation onboarding deployment golive go launch pilot migration cutover "
+    "integration".split()
+)
+_IMPL_FAILED = frozenset(
+    "unwound unwinding pulled terminated aborted failed fail failing fails collapsed abandoned "
+    "scrapped cancelled canceled dead died "
+    "stalled halted derailed blew crashed tanked shelved frozen stopped killed writeoff".split()
+)
+
+
+def _decide_kind(scores: Mapping[str, float], marked: set[str]) -> str | None:
+    if len(marked) == 1:  # the writer said it: #loss, "Outcome: Lost"
+        return next(iter(marked))
+    if not scores:
+        return None
+    ranked = sorted(((s, k) for k, s in scores.items() if k in KINDS), reverse=True)
+    if not ranked:
+        return None
+    best_score, best = ranked[0]
+    # The specific kinds win over the generic ones they overlap with.
+    if scores.get("implementation_failure", 0) >= 3:
+        best, best_score = "implementation_failure", scores["implementation_failure"]
+    elif best in ("loss", "win") and scores.get("renewal_loss", 0) >= 3 and best == "loss":
+        best = "renewal_loss"
+    elif best == "win" and scores.get("customer_win", 0) >= 3:
+        best = "customer_win"
+    if best_score < 2:
+        return None
+    return best
+
+
+_SUBJECT_WORDS = frozenset(
+    {
+        "implementation",
+        "onboarding",
+        "on boarding",
+        "rollout",
+        "roll out",
+        "deployment",
+        "go live",
+        "migration",
+    }
+)
+
+
+def _apply_context(kind: str | None, reading: _Reading) -> str | None:
+    """What the rest of the message says about the kind: renewals, win-backs."""
+    words = set(reading.norms)
+    text = " ".join(reading.norms)
+    win_back = "win back" in text or "winback" in words
+    renewal = bool(words & {"renewal", "renewed", "renew", "renewals"})
+    if kind == "renewal_loss" and win_back and reading.scores.get("renewal_loss", 0) < 3:
+        return "loss"  # a former customer we tried to win back is new business
+    if kind == "loss" and renewal and not win_back and words & RENEWAL_CONTEXT:
+        return "renewal_loss"
+    if kind == "win" and renewal and not win_back and not reading.scores.get("customer_win"):
+        return None  # a renewal kept: it counts toward retention, in no win rate
+    return kind
+
+
+def _drop_reasons_that_restate_the_kind(kind: str, reasons: dict[str, str]) -> None:
+    """ "Rollout" in a failed rollout is the subject, not its reason; "went dark" decides only losses."""
+    if (
+        kind == "implementation_failure"
+        and normalise_phrase(reasons.get("implementation", "")) in _SUBJECT_WORDS
+    ):
+        reasons.pop("implementation")
+    if kind != "loss":
+        reasons.pop("no_decision", None)
+
+
+def _supported(reading: _Reading) -> bool:
+    return bool(reading.competitors or any(len(f.ids) == 1 for f in reading.found)) or (
+        _amount(reading.plain) is not None
+    )
+
+
+def _choose_account(found: Sequence[_Found], cues: Sequence[tuple[int, str]]) -> _Found | None:
+    if not found:
+        return None
+    anchor = min((p for p, _ in cues), default=0)
+
+    def rank(f: _Found) -> tuple[int, int, int]:
+        return (-f.strength, abs(f.start - anchor), f.start)
+
+    unique = [f for f in found if len(f.ids) == 1]
+    return min(unique or found, key=rank)
+
+
+def _choose_competitor(
+    competitors: Sequence[tuple[int, str, str]], norms: Sequence[str], cues: Sequence[tuple[int, str]]
+) -> tuple[str, str] | None:
+    relation = {
+        "to",
+        "with",
+        "over",
+        "against",
+        "vs",
+        "versus",
+        "for",
+        "from",
+        "by",
+        "beat",
+        "chose",
+        "picked",
+        "displaced",
+        "replaced",
+    }
+    best = None
+    for position, name, words in competitors:
+        near = {norms[j] for j in range(max(0, position - 3), position)}
+        score = (2 if near & relation else 0) - min(abs(position - p) for p, _ in cues) / 100 if cues else 0
+        if best is None or score > best[0]:
+            best = (score, name, words)
+    return (best[1], best[2]) if best else None
+
+
+def _name_as_written(tokens: Sequence[Token], cues: Sequence[tuple[int, str]], skip: set[int]) -> str | None:
+    """The company an outcome is about when it is not a known account: capitalised words near the cue."""
+    anchor = min((p for p, _ in cues), default=0)
+    runs: list[list[int]] = []
+    current: list[int] = []
+    for i, token in enumerate(tokens):
+        word = token.text
+        if (
+            word[:1].isupper()
+            and i not in skip
+            and token.norm not in NOT_NAMES
+            and token.norm not in KIND_WORDS
+            and len(word) > 1
+        ):
+            current.append(i)
+        else:
+            if current:
+                runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    if not runs:
+        return None
+    best = min(runs, key=lambda r: (abs(r[0] - anchor), r[0]))
+    return " ".join(tokens[i].text for i in best)[:200]
+
+
+KIND_WORDS = frozenset(w for phrase in KIND_CUES for w in phrase.split()) | frozenset(HASHTAGS)
+
+
+_MULT = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mm": 1e6, "mil": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9}
+_CURRENCY = {"$": "USD", "€": "EUR", "£": "GBP", "usd": "USD", "eur": "EUR", "gbp": "GBP",
+             "dollars": "USD", "euros": "EUR", "pounds": "GBP"}  # fmt: skip
+_UNIT = {"arr": "ARR", "acv": "ACV", "tcv": "TCV", "total contract value": "TCV",
+         "total contract": "TCV", "contract value": "TCV"}  # fmt: skip
+
+
+def _amount(text: str) -> Amount | None:
+    for m in _AMOUNT.finditer(text):
+        cur = (m.group("cur") or m.group("cur2") or "").strip().lower()
+        mult = (m.group("mult") or "").lower()
+        unit = (m.group("unit") or "").lower()
+        if not cur and not (unit and unit != "mrr") and not (mult and unit):
+            continue
+        number = float(m.group("num").replace(",", "")) if "," in m.group("num") else float(m.group("num"))
+        if "." in m.group("num") and re.fullmatch(r"\d{1,3}(\.\d{3})+", m.group("num")):
+            number = float(m.group("num").replace(".", ""))
+        number *= _MULT.get(mult, 1)
+        return Amount(number, _CURRENCY.get(cur, "USD"), _UNIT.get(unit))
+    return None
+
+
+def _confidence(kind: str | None, scores: Mapping[str, float], has_account: bool) -> float:
+    """0-1: how sure the tagger is of the kind (or that there is none), helped by a known account."""
+    ranked = sorted((s for k, s in scores.items() if k in KINDS), reverse=True)
+    best = ranked[0] if ranked else 0.0
+    if kind is None:
+        return round(max(0.5, 1 - best / 6), 2)
+    margin = best - (ranked[1] if len(ranked) > 1 else 0.0)
+    value = 0.45 + 0.08 * min(best, 5) + (0.1 if has_account else 0) + (0.05 if margin >= 2 else 0)
+    return round(min(0.99, value), 2)
