@@ -22,8 +22,16 @@ from bot.settings import DEFAULT_CONFIG_NAME, Settings, bundled_resource
 from insights.accounts_csv import AccountsFileError
 from insights.config import ConfigError, load_config
 from insights.errors import AccountNotFoundError, UserError
-from insights.service import ImportSummary, build_tagger, fit_for, import_accounts, score_all
+from insights.service import (
+    ImportSummary,
+    build_tagger,
+    fit_for,
+    import_accounts,
+    record_corrections,
+    score_all,
+)
 from insights.tag_eval import LabelledMessage, evaluate
+from insights.tag_learning import Correction
 from insights.tagging import Tagger
 from storage.engine import DatabaseURLError, redacted
 from storage.schema import SchemaOutOfDateError, upgrade
@@ -90,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="one JSON object per message (the default when piped)"
     )
     tag.add_argument("--eval", metavar="FILE", help="score the tagger against labelled JSON lines")
+    tag.add_argument(
+        "--learn",
+        metavar="FILE",
+        help="teach the workspace's tagger from labelled JSON lines (kept as examples)",
+    )
 
     fit = sub.add_parser("fit", help="how well an account fits the ICP (the /icp-fit answer)")
     fit.add_argument(
@@ -232,8 +245,39 @@ def _message_text(line_no: int, line: str, source: str) -> str:
     return line
 
 
+def _read_labelled(source: str) -> list[LabelledMessage]:
+    labelled = []
+    for line_no, line in _read_lines(source):
+        try:
+            labelled.append(LabelledMessage.from_json(json.loads(line)))
+        except (json.JSONDecodeError, ValueError, AttributeError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise UserError(f"{source} line {line_no}: {reason}") from None
+    if not labelled:
+        raise UserError(
+            f"{source}: no labelled messages (JSON lines with text, kind, account, competitor, reasons)"
+        )
+    return labelled
+
+
 def cmd_tag(args: argparse.Namespace) -> int:
     ctx = _context(args)
+    if args.learn:
+        examples = [
+            Correction(m.text, m.kind, m.account, m.competitor, m.reasons) for m in _read_labelled(args.learn)
+        ]
+        summary = record_corrections(
+            ctx.session_factory, ctx.team_id, examples, ctx.config.taxonomy, source="import"
+        )
+        print(f"Kept {summary.added} labelled messages ({summary.total_examples} in this workspace).")
+        print(
+            "The tagger now knows:"
+            if summary.learned
+            else "Nothing new to learn yet: corrections teach a phrase once it recurs."
+        )
+        for line in summary.learned:
+            print(f"  {line}")
+        return EXIT_OK
     tagger = build_tagger(ctx.session_factory, ctx.team_id, ctx.config.taxonomy)
     if args.eval:
         return _tag_eval(tagger, args.eval, as_json=args.json)

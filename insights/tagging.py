@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 
@@ -132,8 +133,9 @@ def slack_to_plain(text: str) -> str:
     return html.unescape(_LINK.sub(link, text[:MAX_TEXT]))
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
+    """One word or clause mark (a NamedTuple: messages have hundreds, made thousands of times a second)."""
+
     text: str  # as written
     norm: str  # folded
     start: int
@@ -144,7 +146,10 @@ def tokenize(text: str) -> list[Token]:
     tokens = []
     for m in _TOKEN.finditer(text):
         raw = m.group(0)
-        norm = "and" if raw == "&" else fold(raw).replace("'", "").replace("’", "")
+        if raw.isascii():
+            norm = raw.lower().replace("'", "") if raw != "&" else "and"
+        else:
+            norm = fold(raw).replace("'", "").replace("’", "")
         tokens.append(Token(raw, norm, m.start(), m.end()))
     return tokens
 
@@ -283,7 +288,6 @@ class Tagger:
         self._short_competitor_aliases: dict[str, str] = {}
         self.reason_codes: list[str] = list(REASON_PHRASES)
         taxonomy = taxonomy or Taxonomy()
-        learned = learned or LearnedVocabulary()
         common = common_words()
 
         competitor_keys: set[str] = set()
@@ -299,24 +303,19 @@ class Tagger:
                     self._cues.add(stem_phrase(key), ("competitor", competitor.name))
                 competitor_keys.add(key)
             self._competitor_names[competitor.name] = competitor.name
-        for phrase, name in learned.competitor_aliases.items():
-            self._cues.add(stem_phrase(normalise_phrase(phrase)), ("competitor", name))
-            competitor_keys.add(normalise_phrase(phrase))
 
         for account in accounts:
             self._add_account(account, common, competitor_keys)
-        for phrase, account_id in learned.account_aliases.items():
-            if account_id in self.accounts:
-                self._account_forms.add(normalise_phrase(phrase), _AccountForm(account_id, 3))
-        self._typo_buckets: dict[tuple[str, int], list[str]] = defaultdict(list)
+        # Deletion index (as in SymSpell): a form and each form missing one letter, so a word
+        # one edit away (or with two letters swapped) shares a key with it.
+        self._typo_index: dict[str, list[str]] = defaultdict(list)
         for form, ids in self._short_forms.items():
-            if len(ids) == 1:
-                self._typo_buckets[(form[0], len(form))].append(form)
+            if len(ids) == 1 and len(form) >= 5:
+                for key in {form, *_deletions(form)}:
+                    self._typo_index[key].append(form)
 
         for phrase, (kind, weight) in KIND_CUES.items():
             self._cues.add(stem_phrase(normalise_phrase(phrase)), ("kind", kind, weight))
-        for phrase, kind in learned.kind_phrases.items():
-            self._cues.add(stem_phrase(normalise_phrase(phrase)), ("kind", kind, 3.0))
         for phrase in NOT_OUTCOME_PHRASES:
             self._cues.add(stem_phrase(normalise_phrase(phrase)), ("not_outcome",))
         for phrase in PENDING_PHRASES:
@@ -326,12 +325,34 @@ class Tagger:
         reasons = {code: list(phrases) for code, phrases in REASON_PHRASES.items()}
         for code, phrases in taxonomy.reasons.items():
             reasons.setdefault(code, []).extend(phrases)
-        for phrase, code in learned.reason_phrases.items():
-            reasons.setdefault(code, []).append(phrase)
         self.reason_codes = list(reasons)
         for code, phrases in reasons.items():
             for phrase in phrases:
                 self._cues.add(stem_phrase(normalise_phrase(phrase)), ("reason", code))
+
+        self.learned = LearnedVocabulary()
+        if learned is not None:
+            self.learn(learned)
+
+    def learn(self, learned: LearnedVocabulary) -> None:
+        """Add what a workspace's corrections taught to this (warm) tagger."""
+        for phrase, name in learned.competitor_aliases.items():
+            self._cues.add(stem_phrase(normalise_phrase(phrase)), ("competitor", name))
+        for phrase, account_id in learned.account_aliases.items():
+            if account_id in self.accounts:
+                self._account_forms.add(normalise_phrase(phrase), _AccountForm(account_id, 3))
+        for phrase, kind in learned.kind_phrases.items():
+            self._cues.add(stem_phrase(normalise_phrase(phrase)), ("kind", kind, 3.0))
+        for phrase, code in learned.reason_phrases.items():
+            self._cues.add(stem_phrase(normalise_phrase(phrase)), ("reason", code))
+            if code not in self.reason_codes:
+                self.reason_codes.append(code)
+        self.learned = LearnedVocabulary(
+            {**self.learned.account_aliases, **learned.account_aliases},
+            {**self.learned.competitor_aliases, **learned.competitor_aliases},
+            {**self.learned.kind_phrases, **learned.kind_phrases},
+            {**self.learned.reason_phrases, **learned.reason_phrases},
+        )
 
     # -- accounts ------------------------------------------------------------------------------
 
@@ -406,26 +427,38 @@ class Tagger:
                 found.append(_Found(index, index + 1, tuple(self._domains[domain]), 5, m.group(0)))
         return found
 
-    def _typo_account(self, tokens: list[Token], skip: set[int]) -> _Found | None:
+    def _typo_account(self, tokens: list[Token], skip: set[int], near: Sequence[int]) -> _Found | None:
         """A name written with a typo ("Contsoo"): close to exactly one distinctive short form.
 
-        Forms are bucketed by first letter and length (a typo rarely changes the first letter
-        and changes the length by one at most), so a lookup compares a few hundred forms.
+        Only words within five words of an outcome cue are tried (the company sits next to what
+        happened to it). Forms are bucketed by first letter and length (a typo rarely changes the
+        first letter and changes the length by one at most), so a lookup compares few forms.
         """
         common = common_words()
-        for i, token in enumerate(tokens):
-            word = token.norm
+        for i in sorted({j for p in near for j in range(max(0, p - 5), min(len(tokens), p + 6))}):
+            word = tokens[i].norm
             if i in skip or len(word) < 5 or word in common or not word[0].isalpha():
                 continue
-            candidates = [
-                form
-                for size in (len(word) - 1, len(word), len(word) + 1)
-                for form in self._typo_buckets.get((word[0], size), ())
-            ]
-            hit = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=80)
+            candidates = {form for key in (word, *_deletions(word)) for form in self._typo_index.get(key, ())}
+            if not candidates:
+                continue
+            hit = process.extractOne(word, sorted(candidates), scorer=fuzz.ratio, score_cutoff=80)
             if hit is not None:
-                return _Found(i, i + 1, tuple(self._short_forms[hit[0]]), 1, token.text)
+                return _Found(i, i + 1, tuple(self._short_forms[hit[0]]), 1, tokens[i].text)
         return None
+
+    def names_in(self, text: str) -> tuple[set[int], set[str]]:
+        """The accounts (ids) and competitors a message names, whatever it reports."""
+        reading = _Reading.of(text)
+        reading.read_cues(self._cues.scan(reading.stems))
+        rivals = {name for _, name, _ in reading.competitors}
+        rivals |= {
+            self._short_competitor_aliases[t.text]
+            for t in reading.tokens
+            if t.text in self._short_competitor_aliases
+        }
+        found = self._find_accounts(reading.plain, reading.tokens, reading.competitor_tokens())
+        return {i for f in found if len(f.ids) == 1 for i in f.ids}, rivals
 
     # -- the message ---------------------------------------------------------------------------
 
@@ -480,7 +513,7 @@ class Tagger:
         skip = reading.competitor_tokens()
         chosen = _choose_account(reading.found, reading.cue_positions)
         if chosen is None:
-            chosen = self._typo_account(tokens, skip)
+            chosen = self._typo_account(tokens, skip, [p for p, _ in reading.cue_positions])
         if chosen is not None and len(chosen.ids) == 1:
             name = self.accounts[chosen.ids[0]].name
             reading.evidence.append(Evidence("account", name, chosen.words))
@@ -674,6 +707,10 @@ class _Reading:
 
 # ---------------------------------------------------------------------------------------------
 # Helpers of `tag`
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
 def _clauses(tokens: list[Token]) -> list[int]:

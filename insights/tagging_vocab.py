@@ -275,7 +275,7 @@ REASON_PHRASES: dict[str, tuple[str, ...]] = {
         "no decision", "went dark", "gone dark", "ghosted", "ghosting", "stalled", "status quo",
         "do nothing", "did nothing", "decided to do nothing", "stopped responding",
         "unresponsive", "non responsive", "nonresponsive", "radio silence", "no response",
-        "never decided", "indecision", "couldnt decide", "ghost town",
+        "never decided", "indecision", "couldnt decide",
     ),
     "champion_loss": (
         "champion left", "champion leaving", "lost our champion", "lost the champion",

@@ -127,3 +127,24 @@ class ImportRun(Base):
     updated: Mapped[int] = mapped_column(Integer, nullable=False)
     unchanged: Mapped[int] = mapped_column(Integer, nullable=False)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TaggingExample(Base):
+    """A message with the labels a person gave it: a correction, or a labelled import."""
+
+    __tablename__ = "tagging_examples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("workspaces.team_id", ondelete="CASCADE"), nullable=False
+    )
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str | None] = mapped_column(String(30))
+    account: Mapped[str | None] = mapped_column(String(300))
+    competitor: Mapped[str | None] = mapped_column(String(200))
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    source: Mapped[str] = mapped_column(String(20), nullable=False)  # correction | import
+    created_by: Mapped[str | None] = mapped_column(String(32))  # Slack user id
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_tagging_examples_team_id", "team_id", "id"),)

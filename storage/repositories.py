@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Table, delete, func, insert, select, union, update
 from sqlalchemy.orm import Session
 
-from storage.models import Account, AccountAlias, Base, ImportRun, Workspace, utcnow
+from storage.models import Account, AccountAlias, Base, ImportRun, TaggingExample, Workspace, utcnow
 
 ACCOUNTS_TABLE = Table("accounts", Base.metadata)  # the Core table behind the Account model
 
@@ -218,3 +218,30 @@ class ImportRunRepository:
 
     def record(self, **values: Any) -> None:
         self.session.add(ImportRun(team_id=self.team_id, finished_at=utcnow(), **values))
+
+
+class TaggingExampleRepository:
+    """Labelled messages of one workspace, oldest first."""
+
+    def __init__(self, session: Session, team_id: str) -> None:
+        self.session = session
+        self.team_id = team_id
+
+    def add_many(self, rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        now = utcnow()
+        self.session.execute(
+            insert(TaggingExample), [{**r, "team_id": self.team_id, "created_at": now} for r in rows]
+        )
+        return len(rows)
+
+    def all(self) -> list[TaggingExample]:
+        query = (
+            select(TaggingExample).where(TaggingExample.team_id == self.team_id).order_by(TaggingExample.id)
+        )
+        return list(self.session.scalars(query))
+
+    def count(self) -> int:
+        query = select(func.count()).select_from(TaggingExample).where(TaggingExample.team_id == self.team_id)
+        return int(self.session.scalar(query) or 0)

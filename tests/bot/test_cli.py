@@ -344,3 +344,21 @@ def test_tag_eval_refuses_a_bad_file_naming_the_line(
     bad.write_text("{not json\n", encoding="utf-8")
     code, _, err = run(capsys, "tag", str(bad))
     assert code == 1 and "line 1: not valid JSON" in err
+
+
+def test_tag_learn_teaches_the_workspace(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.insights.test_tagging_eval import TAGGING
+
+    run(capsys, "accounts", "import", str(SAMPLE))
+    code, out, _ = run(capsys, "tag", "--learn", str(TAGGING / "dialect_corrections.jsonl"))
+    assert code == 0
+    assert "Kept 40 labelled messages" in out and "'crashed on landing' means implementation_failure" in out
+    messages = workdir / "m.txt"
+    messages.write_text("the cranes binned us for the gongsters\n", encoding="utf-8")
+    code, out, _ = run(capsys, "tag", str(messages))
+    result = json.loads(out)
+    assert (result["kind"], result["account"], result["competitor"]) == (
+        "loss",
+        "Kranich Software AG",
+        "Gong",
+    )
