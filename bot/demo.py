@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 from bot.context import LOCAL_TEAM
-from bot.render import fit_text, overview_text
+from bot.render import fit_text, overview_text, tag_text
 from bot.settings import bundled_resource
 from insights.config import load_config
 from insights.errors import AccountNotFoundError
-from insights.service import fit_for, import_accounts, score_all
+from insights.service import build_tagger, fit_for, import_accounts, score_all
 from storage.engine import make_engine, make_session_factory
 from storage.schema import upgrade
 
@@ -30,6 +30,17 @@ DEMO_QUERIES = (
         "A prospect checked ad hoc",
         "Newco industry=Software employees=300 country=Finland annual_revenue=45M",
     ),
+)
+
+
+DEMO_MESSAGES = (
+    "CW Fabrikam 85k ACV, beat Gong on ease of use :tada:",
+    "#churn Tailspin gave notice, champion left",
+    "we lost contoso. too small for us honestly",
+    "Woodgrove CU rollout failed the security sign-off",
+    "Acme Corp renewed early and added 200 seats",
+    "meeting Northwind next Tuesday, who's joining?",
+    "what's our win rate against Clari this quarter?",
 )
 
 
@@ -79,6 +90,12 @@ def run_demo(folder: Path | None = None) -> int:
             sys.stdout.write(fit_text(fit_for(session_factory, LOCAL_TEAM, query, config.icp)))
         except AccountNotFoundError as exc:
             print(f"icp-bot: {exc}")
+
+    _rule("4. Reading the deals channel — what capture will tag")
+    tagger = build_tagger(session_factory, LOCAL_TEAM, config.taxonomy)
+    print("$ icp-bot tag messages.txt")
+    for message in DEMO_MESSAGES:
+        sys.stdout.write(tag_text(tagger.tag(message)))
 
     engine.dispose()
     _rule("Where things are")

@@ -246,6 +246,7 @@ def test_installed_command_runs_the_demo_from_anywhere(tmp_path: Path) -> None:
     assert "Acme Corp — tier A, score 100/100" in result.stdout
     assert 'matched "Woodgrove" by prefix' in result.stdout
     assert "Did you mean: Contoso Ltd" in result.stdout
+    assert "renewal_loss · Tailspin Toys · champion_loss" in result.stdout
     assert (tmp_path / "demo" / "demo.db").exists()
     assert result.stderr == ""
 
