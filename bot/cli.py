@@ -31,7 +31,6 @@ from insights.service import (
     score_all,
 )
 from insights.tag_eval import LabelledMessage, evaluate
-from insights.tag_learning import Correction
 from insights.tagging import Tagger
 from storage.engine import DatabaseURLError, redacted
 from storage.schema import SchemaOutOfDateError, upgrade
@@ -217,7 +216,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def _read_lines(source: str | None) -> list[tuple[int, str]]:
     if source is None or source == "-":
         text = sys.stdin.read()
-        name = "<stdin>"
     else:
         path = Path(source)
         if not path.is_file():
@@ -226,8 +224,6 @@ def _read_lines(source: str | None) -> list[tuple[int, str]]:
             text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
             raise UserError(f"{source}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-        name = source
-    del name
     return [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
@@ -263,9 +259,7 @@ def _read_labelled(source: str) -> list[LabelledMessage]:
 def cmd_tag(args: argparse.Namespace) -> int:
     ctx = _context(args)
     if args.learn:
-        examples = [
-            Correction(m.text, m.kind, m.account, m.competitor, m.reasons) for m in _read_labelled(args.learn)
-        ]
+        examples = _read_labelled(args.learn)
         summary = record_corrections(
             ctx.session_factory, ctx.team_id, examples, ctx.config.taxonomy, source="import"
         )
@@ -293,18 +287,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def _tag_eval(tagger: Tagger, source: str, *, as_json: bool) -> int:
-    labelled = []
-    for line_no, line in _read_lines(source):
-        try:
-            labelled.append(LabelledMessage.from_json(json.loads(line)))
-        except (json.JSONDecodeError, ValueError, AttributeError) as exc:
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            raise UserError(f"{source} line {line_no}: {reason}") from None
-    if not labelled:
-        raise UserError(
-            f"{source}: no labelled messages (JSON lines with text, kind, account, competitor, reasons)"
-        )
-    report = evaluate(tagger.tag, labelled)
+    report = evaluate(tagger.tag, _read_labelled(source))
     if as_json:
         print(json.dumps(asdict(report), ensure_ascii=False))
     else:

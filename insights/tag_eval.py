@@ -28,7 +28,7 @@ class LabelledMessage:
     kind: str | None
     account: str | None
     competitor: str | None
-    reasons: tuple[str, ...]
+    reasons: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LabelledMessage:

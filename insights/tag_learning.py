@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from insights.normalize import fold
+from insights.tag_eval import LabelledMessage
 from insights.tagging import (
     KIND_WORDS,
     LearnedVocabulary,
@@ -39,15 +40,8 @@ _GENERIC = frozenset(
 MAX_TERMS_PER_LABEL = 3
 
 
-@dataclass(frozen=True)
-class Correction:
-    """A message and the labels a person gave it."""
-
-    text: str
-    kind: str | None
-    account: str | None
-    competitor: str | None
-    reasons: tuple[str, ...] = ()
+# A correction is a labelled message: the message and the labels a person gave it.
+Correction = LabelledMessage
 
 
 @dataclass(frozen=True)
