@@ -895,32 +895,26 @@ def _choose_account(found: Sequence[_Found], cues: Sequence[tuple[int, str]]) ->
     return min(unique or found, key=rank)
 
 
+_RELATION = frozenset(
+    "to with over against vs versus for from by beat chose picked displaced replaced".split()
+)
+
+
 def _choose_competitor(
     competitors: Sequence[tuple[int, str, str]], norms: Sequence[str], cues: Sequence[tuple[int, str]]
 ) -> tuple[str, str] | None:
-    relation = {
-        "to",
-        "with",
-        "over",
-        "against",
-        "vs",
-        "versus",
-        "for",
-        "from",
-        "by",
-        "beat",
-        "chose",
-        "picked",
-        "displaced",
-        "replaced",
-    }
-    best = None
-    for position, name, words in competitors:
-        near = {norms[j] for j in range(max(0, position - 3), position)}
-        score = (2 if near & relation else 0) - min(abs(position - p) for p, _ in cues) / 100 if cues else 0
-        if best is None or score > best[0]:
-            best = (score, name, words)
-    return (best[1], best[2]) if best else None
+    """The rival the outcome is about: named with a relation word ("lost to Gong", "beat Clari"),
+    else the one nearest an outcome cue."""
+
+    def score(position: int) -> float:
+        related = 2.0 if {norms[j] for j in range(max(0, position - 3), position)} & _RELATION else 0.0
+        distance = min((abs(position - p) for p, _ in cues), default=0)
+        return related - distance / 100
+
+    if not competitors:
+        return None
+    _, name, words = max(competitors, key=lambda c: score(c[0]))
+    return name, words
 
 
 def _name_as_written(tokens: Sequence[Token], cues: Sequence[tuple[int, str]], skip: set[int]) -> str | None:
