@@ -18,7 +18,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
@@ -104,6 +104,9 @@ _DEAL_TYPE = re.compile(
     r"\b(?:deal |opportunity )?type\s*[:=]\s*(renewal|existing business|upsell|expansion|new business|new)\b",
     re.IGNORECASE,
 )
+_PAST_YEAR = re.compile(
+    r"\b(?:in|back in|since|during|from|of)\s+(?:19|20)\d{2}\b|\b(?:19|20)\d{2} was\b", re.I
+)
 _CW_CL = re.compile(r"(?<![\w#])(CW|CL|C/W|C/L)(?![\w/])")
 # Starts only where a word starts, so a long run of letters is scanned once, not from every offset.
 _DOMAIN = re.compile(r"(?<![\w.-])(?:https?://)?[a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}\b", re.IGNORECASE)
@@ -147,9 +150,11 @@ def tokenize(text: str) -> list[Token]:
     for m in _TOKEN.finditer(text):
         raw = m.group(0)
         if raw.isascii():
-            norm = raw.lower().replace("'", "") if raw != "&" else "and"
+            norm = raw.lower() if "'" not in raw else _drop_possessive(raw.lower())
+            if raw == "&":
+                norm = "and"
         else:
-            norm = fold(raw).replace("'", "").replace("’", "")
+            norm = _drop_possessive(fold(raw).replace("’", "'"))
         tokens.append(Token(raw, norm, m.start(), m.end()))
     return tokens
 
@@ -190,6 +195,7 @@ class Lexicon:
         return found
 
 
+@lru_cache(maxsize=65_536)
 def stem(word: str) -> str:
     """A light stem so inflections meet: renewing/renewed -> renew, signing -> sign,
     cancelled/canceled -> cancel, losses -> loss. Cue phrases and messages get the same stems."""
@@ -223,7 +229,14 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|&")
 def normalise_phrase(text: str) -> str:
     """A phrase as the tagger compares it: the same words `tokenize` gives, joined by spaces."""
     words = _WORD.findall(fold(text))
-    return " ".join("and" if w == "&" else w.replace("'", "").replace("’", "") for w in words)
+    return " ".join("and" if w == "&" else _drop_possessive(w.replace("’", "'")) for w in words)
+
+
+def _drop_possessive(word: str) -> str:
+    """ "datum's" -> "datum", "margie's" -> "margie"; other apostrophes go: "won't" -> "wont"."""
+    if word.endswith("'s"):
+        word = word[:-2]
+    return word.replace("'", "")
 
 
 @lru_cache(maxsize=1)
@@ -470,16 +483,17 @@ class Tagger:
             name = self._short_competitor_aliases.get(token.text)
             if name:
                 reading.competitors.append((i, name, token.text))
+        reading.found = self._find_accounts(reading.plain, reading.tokens, reading.competitor_tokens())
+        reading.settle_reasons()
         reading.read_patterns()
         reading.read_marks()
         reading.read_implementation_failures()
         reading.read_expansions()
         reading.read_emoji()
         kind = _decide_kind(reading.scores, reading.marked)
-        reading.found = self._find_accounts(reading.plain, reading.tokens, reading.competitor_tokens())
-        if kind is not None and reading.scores[kind] < 3 and not _supported(reading):
-            # A lone weak word ("won", "lost") reports an outcome only about a deal: an account,
-            # a competitor or an amount in the message. "I won the office league" is not one.
+        if kind is not None and kind not in reading.marked and not _supported(reading, kind):
+            # An outcome is about a deal: an account, a rival or a name next to the words that
+            # report it, or an amount. "We lost the pub quiz" and "my houseplants churned" are not.
             kind = None
         if kind is None:
             return TagResult(text, None, None, None, None, (), None, _confidence(None, reading.scores, False))
@@ -502,7 +516,7 @@ class Tagger:
             account_id=account_id,
             competitor=competitor[0] if competitor else None,
             reasons=reasons,
-            amount=_amount(reading.plain),
+            amount=reading.amount,
             confidence=_confidence(kind, reading.scores, account_id is not None),
             evidence=tuple(evidence),
         )
@@ -541,6 +555,15 @@ class _Reading:
     competitors: list[tuple[int, str, str]] = field(default_factory=list)
     found: list[_Found] = field(default_factory=list)  # accounts named in the message
     marked: set[str] = field(default_factory=set)  # kinds stated by a hashtag or a CRM template
+    kind_cues: list[tuple[int, str, float]] = field(default_factory=list)
+    reason_spans: list[tuple[int, int, str]] = field(default_factory=list)
+
+    def settle_reasons(self) -> None:
+        """Reasons found outside account names ("Continental Trust" is no relationship)."""
+        names = {j for f in self.found for j in range(f.start, f.end)}
+        for start, end, code in self.reason_spans:
+            if not names.intersection(range(start, end)):
+                self.reasons.setdefault(code, self.words(start, end))
 
     @classmethod
     def of(cls, text: str) -> _Reading:
@@ -548,7 +571,12 @@ class _Reading:
         tokens = tokenize(plain)
         norms = [t.norm for t in tokens]
         clause_of = _clauses(tokens)
-        return cls(plain, tokens, norms, [stem(n) for n in norms], clause_of, _clause_facts(norms, clause_of))
+        facts = _clause_facts(norms, clause_of, [t.text for t in tokens])
+        return cls(plain, tokens, norms, [stem(n) for n in norms], clause_of, facts)
+
+    @cached_property
+    def amount(self) -> Amount | None:
+        return _amount(self.plain)
 
     def words(self, start: int, end: int) -> str:
         return self.plain[self.tokens[start].start : self.tokens[end - 1].end]
@@ -557,6 +585,16 @@ class _Reading:
         self.scores[kind] += weight
         self.cue_positions.append((position, kind))
         self.evidence.append(Evidence("kind", kind, words))
+        self.kind_cues.append((position, kind, weight))
+
+    def retract_clause(self, clause: int) -> None:
+        """Take back the cues of one clause (it turned out to be about someone else's deal)."""
+        for position, kind, weight in self.kind_cues:
+            if self.clause_of[position] == clause:
+                self.scores[kind] -= weight
+        self.kind_cues = [c for c in self.kind_cues if self.clause_of[c[0]] != clause]
+        self.cue_positions = [c for c in self.cue_positions if self.clause_of[c[0]] != clause]
+        self.scores = defaultdict(float, {k: v for k, v in self.scores.items() if v > 0})
 
     def competitor_tokens(self) -> set[int]:
         return {i for s, _, w in self.competitors for i in range(s, s + max(1, len(w.split())))}
@@ -578,6 +616,9 @@ class _Reading:
             if ("pending",) in values:
                 lo, hi = self.clauses[s].start, self.clauses[s].end
                 in_not_outcome[lo:hi] = [True] * (hi - lo)
+        for m in _PAST_YEAR.finditer(self.plain):  # "in 2020 we won ...": history, not news
+            clause = self.clauses[min(_token_at(self.tokens, m.start()), len(self.tokens) - 1)]
+            in_not_outcome[clause.start : clause.end] = [True] * (clause.end - clause.start)
         for i, token in enumerate(self.tokens):
             if token.start and self.plain[token.start - 1] == "#":
                 in_not_outcome[i] = True
@@ -592,8 +633,8 @@ class _Reading:
                 if value[0] == "competitor":
                     self.competitors.append((start, str(value[1]), self.words(start, end)))
                 elif value[0] == "reason":
-                    if not _negated(self.norms, self.clause_of, start, 2):
-                        self.reasons.setdefault(str(value[1]), self.words(start, end))
+                    if not _negated(self.norms, self.clause_of, start, 1):
+                        self.reason_spans.append((start, end, str(value[1])))
                 elif value[0] == "kind":
                     inside = end <= counted_end and (start, end) not in counted
                     overlaps = any(in_not_outcome[start:end])
@@ -648,7 +689,11 @@ class _Reading:
                 failed = norms[j] in _IMPL_FAILED or (
                     norms[j] in ("write", "written") and norms[j + 1 : j + 2] == ["off"]
                 )
-                if failed and clause_of[j] == clause_of[i]:
+                between = norms[min(i, j) + 1 : max(i, j)]
+                same = clause_of[j] == clause_of[i] or all(
+                    w == ":" or w not in _CLAUSE_BREAK for w in between
+                )
+                if failed and same:
                     a, b = sorted((i, j))
                     if _blocked(norms, self.clauses, clause_of, a) or _blocked(
                         norms, self.clauses, clause_of, j
@@ -670,7 +715,26 @@ class _Reading:
                 self.add_kind("renewal_loss", 3, i, self.words(max(0, i - 3), i + 1))
                 break
         rival_positions = {position for position, _, _ in self.competitors}
+        ours = {f.start for f in self.found if len(f.ids) == 1}
         for position in rival_positions:
+            following = [w for w in norms[position + 1 : position + 4] if w not in _ADVERBS][:1]
+            rival_acts = bool(following) and (
+                following[0] in _RIVAL_WIN_VERBS or following[0] in _RIVAL_DEAL_VERBS
+            )
+            after = norms[position + 1 : position + 8]
+            if rival_acts and following[0] == "lost" and "us" in after:
+                self.add_kind("win", 3, position, self.words(position, position + 2))  # "Gong lost X to us"
+                continue
+            our_deal = bool(set(after[1:3]) & {"it", "this", "that", "them"})  # "Clari got it"
+            if rival_acts and not our_deal and not ours & set(range(position + 1, position + 6)):
+                self.retract_clause(self.clause_of[position])  # "Gong just won a fintech logo"
+                continue
+            before = norms[max(0, position - 5) : position]
+            if any(w in _TRANSFER_VERBS for w in before) and "us" not in before[-2:]:
+                # "went to Outreach", "handed the contract to Gong", "awarded the RFP to ChurnZero"
+                if not _blocked(norms, self.clauses, self.clause_of, position):
+                    self.add_kind("loss", 3, position, self.words(max(0, position - 3), position + 1))
+                continue
             following = stems[position + 1 : position + 3]
             chose_rival = position > 0 and norms[position - 1] in _CHOSE
             rival_won = bool(following) and following[0] in _RIVAL_WIN_VERBS
@@ -745,7 +809,9 @@ class _Clause:
     planned: bool  # mentions a meeting, a call, "next week" ... and reports nothing
 
 
-def _clause_facts(norms: Sequence[str], clause_of: Sequence[int]) -> list[_Clause]:
+def _clause_facts(
+    norms: Sequence[str], clause_of: Sequence[int], tokens_text: Sequence[str]
+) -> list[_Clause]:
     """What `_blocked` needs to know about each clause, computed once per message."""
     facts: list[_Clause] = []
     i, n = 0, len(norms)
@@ -755,8 +821,12 @@ def _clause_facts(norms: Sequence[str], clause_of: Sequence[int]) -> list[_Claus
         while j < n and clause_of[j] == clause:
             j += 1
         words = [k for k in range(i, j) if norms[k] not in _CLAUSE_BREAK]
-        opening = [norms[k] for k in words if norms[k] not in _FILLERS][:1]
-        first = opening[0] if opening else ""
+        opening = [k for k in words if norms[k] not in _FILLERS][:2]
+        first = norms[opening[0]] if opening else ""
+        if first in ("has", "have") and len(opening) > 1:
+            nxt = opening[1]
+            # "Has Contoso agreed ...?" asks; "has signed" reports.
+            first = "is" if tokens_text[nxt][:1].isupper() or norms[nxt] in ("they", "we", "you") else ""
         first_if = next((k for k in words if norms[k] == "if"), j)
         ends_question = (j < n and norms[j] == "?") or (j - 1 >= i and norms[j - 1] == "?")
         in_clause = {norms[k] for k in words}
@@ -790,7 +860,7 @@ def _blocked(
     clause = clauses[start]
     if negation and _negated(norms, clause_of, start, 3):
         return True
-    if clause.first_if < start:
+    if clause.first_if < clause.end:  # a conditional anywhere in the clause: "we'd win X if ..."
         return True
     if any(norms[j] in HYPOTHETICALS for j in range(max(clause.start, start - 5), start)):
         return True
@@ -800,6 +870,12 @@ def _blocked(
 _RIVAL_WIN_VERBS = frozenset(
     "took take won win got beat stole grabbed snag snagged landed closed swept edged".split()
 )
+_TRANSFER_VERBS = frozenset(
+    "went gone going moved moving switched switching migrated migrating handed awarded gave given "
+    "mandated defected chose picked selected opted".split()
+)
+_RIVAL_DEAL_VERBS = frozenset("signed signs churned lost closed beat".split())
+_ADVERBS = frozenset("just apparently also reportedly recently finally".split())
 _CHOSE = frozenset({"picked", "chose", "selected", "preferred", "favoured", "favored", "opted"})
 _FILLERS = frozenset({"so", "and", "ok", "okay", "hey", "um", "also", "btw", "quick", "q", "question"})
 _REPORTED = frozenset({"signed", "won", "lost", "churned", "cancelled", "canceled"})
@@ -810,7 +886,8 @@ _IMPL_SUBJECT = frozenset(
     "integration".split()
 )
 _IMPL_FAILED = frozenset(
-    "unwound unwinding pulled terminated aborted failed fail failing fails collapsed abandoned "
+    "unwound unwinding pulled terminated aborted torpedoed reverted failed fail failing fails "
+    "collapsed abandoned "
     "scrapped cancelled canceled dead died "
     "stalled halted derailed blew crashed tanked shelved frozen stopped killed writeoff".split()
 )
@@ -826,7 +903,7 @@ def _decide_kind(scores: Mapping[str, float], marked: set[str]) -> str | None:
         return None
     best_score, best = ranked[0]
     # The specific kinds win over the generic ones they overlap with.
-    if scores.get("implementation_failure", 0) >= 3:
+    if scores.get("implementation_failure", 0) >= max(3, best_score):
         best, best_score = "implementation_failure", scores["implementation_failure"]
     elif best in ("loss", "win") and scores.get("renewal_loss", 0) >= 3 and best == "loss":
         best = "renewal_loss"
@@ -877,9 +954,25 @@ def _drop_reasons_that_restate_the_kind(kind: str, reasons: dict[str, str]) -> N
         reasons.pop("no_decision", None)
 
 
-def _supported(reading: _Reading) -> bool:
-    return bool(reading.competitors or any(len(f.ids) == 1 for f in reading.found)) or (
-        _amount(reading.plain) is not None
+def _supported(reading: _Reading, kind: str) -> bool:
+    """Is there a deal object near the cues of `kind`: a known account or a rival within six
+    words, a capitalised name within three, or an amount anywhere?"""
+    positions = [p for p, k in reading.cue_positions if k == kind]
+    if reading.amount is not None:
+        return True
+    near = {j for p in positions for j in range(p - 6, p + 7)}
+    if any(len(f.ids) == 1 and f.start in near for f in reading.found):
+        return True
+    if any(position in near for position, _, _ in reading.competitors):
+        return True
+    common = common_words()
+    close = {j for p in positions for j in range(max(0, p - 3), min(len(reading.tokens), p + 4))}
+    return any(
+        reading.tokens[j].text[:1].isupper()
+        and reading.tokens[j].norm not in common
+        and reading.tokens[j].norm not in KIND_WORDS
+        and len(reading.tokens[j].norm) > 2
+        for j in close
     )
 
 

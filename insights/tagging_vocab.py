@@ -40,7 +40,7 @@ _cues("loss", 3, """
     opted for, stayed with, sticking with, status quo, disqualified, dq d, dqd, bailed,
     signed with, re signed with, resigned with
 """)
-_cues("loss", 2, "lost, lose, loss, losses, slipped away, fell through")
+_cues("loss", 2, "lost, lose, loss, losses, slipped away, fell through, passed")
 _cues("renewal_loss", 3, """
     churned, churn, churning, not renewing, wont renew, will not renew, did not renew, didnt renew,
     not going to renew, decided not to renew, gave notice, given notice, giving notice,
@@ -67,7 +67,10 @@ _cues("implementation_failure", 3, """
     implementation canceled, implementation halted, stalled rollout, rollout stalled, pilot failed,
     failed pilot, never went live, wont go live, did not go live, didnt go live, rollout blew up,
     implementation blew up, rollout fell apart, rollout collapsed, shelved the rollout,
-    shelved the implementation, froze the rollout, rollout frozen, rollback, rolled back
+    shelved the implementation, froze the rollout, rollout frozen, rollback, rolled back,
+    formally stopped, closed the implementation, called off, project has been stopped,
+    project was stopped, implementation was stopped, never made it past, closed without go live,
+    rolled back for good, rollout over
 """)
 _cues("customer_win", 3, """
     upsell, upsold, up sell, upsold them, expansion, expanded, expanding, expand, added seats,
@@ -78,7 +81,8 @@ _cues("customer_win", 3, """
     new business unit, new division, another team, more users, upgraded, upgrade, upgrading,
     bigger contract, grew the account, growing the account, added another, doubled, tripled,
     wall to wall, enterprise wide, company wide, named reference, co present, joint webinar,
-    speak at our, rolling us out, roll us out, rolled us out
+    speak at our, rolling us out, roll us out, rolled us out, joint press release, speaking slot,
+    true up, logo can go on, their logo on, onto our contract
 """)
 # Idioms beyond the obvious: how deals are reported once the first word is not "won" or "lost".
 _cues("win", 3, """
@@ -90,22 +94,39 @@ _cues("win", 3, """
     accepted our proposal, accepted the proposal, gave us the nod, we got the deal, deal won,
     booked it, signed the paperwork, paper is back, papers are back, paperwork is back,
     returned the contract, on the dotted line, signed on the dotted line, closed the loop,
-    they bought, purchased
+    they bought, purchased, is on board, are on board, on board with us, gone for us, going with us,
+    go with us, went for us, signature received, signatures received, award confirmed,
+    contract award, awarded to us, awarded us the, we are in, were in, came back to us,
+    back as a customer, brand new customer, new customer as of, chose our, picked our, selected our,
+    pulled the trigger, paperwork done, voted to approve, approve our contract, approved our contract,
+    the award is ours, award is ours, agreement was executed, was executed, got it over the line,
+    is coming back, coming back to us
 """)
 _cues("loss", 3, """
     beaten, got beaten, beat us, came second, runner up, second place, is a no, its a no, hard pass,
-    passed, decided not to move forward, not proceeding, wont proceed, will not proceed, ended up with,
+    decided not to move forward, not proceeding, wont proceed, will not proceed, ended up with,
     ended up signing with, ended up going with, chose to stay with, staying with, stay with their,
     kept their, renewed their existing, went cold, gone cold, no longer evaluating, dropped out,
     withdrew, killed the project, shelved the project, lost the bid, lost the rfp, lost the tender,
-    didnt make the shortlist, not shortlisted, eliminated us, we were eliminated, it is dead
+    didnt make the shortlist, not shortlisted, eliminated us, we were eliminated, it is dead,
+    is gone, took it, not awarded to us, not awarded, unsuccessful, bid was unsuccessful, fizzled out,
+    fizzled, rejection received, rejected us, cancelled the evaluation, canceled the evaluation,
+    ended the evaluation, wont be coming back, not coming back, we are out, were out, lost marks,
+    lost on cost, lost on price, lost on features, voted down, slipped through our fingers,
+    deal died, died in legal, stopped answering, done there, decided to do nothing,
+    status quo wins, opp lost, marking it lost, didnt make their shortlist, did not make their shortlist
 """)
 _cues("renewal_loss", 3, """
     wont be renewing, not be renewing, off the books, ended their subscription, ending their subscription,
     cancellation, cancelation, leaving us at term, leaving at term, sunset our, sunsetting our, sunset us,
     replaced us with, being replaced, lost as a customer, as a customer anymore, turned us off,
     shut us off, deactivated, closed their account, downgraded to zero, notice to terminate,
-    handed in notice, walk at renewal, walking at renewal, churn confirmed, confirmed churn
+    handed in notice, walk at renewal, walking at renewal, churn confirmed, confirmed churn,
+    is leaving, are leaving, leaving at the end of term, out at end of term, at end of term,
+    wont continue, will not continue, not continuing, wound down the account, wound down,
+    winding down, cancellation received, said goodbye, will not be extending, not extending,
+    wont be extending, pulled the pin, stops as of, stopping as of, decommissioned us,
+    decommissioned their instance, off the platform, off our platform, cancelled their instance
 """)
 _cues("implementation_failure", 3, """
     never got off the ground, never made it to production, never made it live, never launched,
@@ -168,7 +189,8 @@ HYPOTHETICALS = frozenset(
     "plan going gonna about close almost nearly want wants wanted need needs expect expecting "
     "expected chance odds threat threatening threatened considering consider evaluating worst case "
     "reconsidering thinking waiting awaiting pending negotiating negotiation says propose "
-    "proposing before until chasing".split()
+    "proposing before until chasing will wed theyd goal aim target objective predict prediction "
+    "calling".split()
 )
 # Words that open a question or a plan: a clause starting with them is not a report.
 QUESTION_STARTS = frozenset(
@@ -194,6 +216,9 @@ NEUTRAL_TERMS = frozenset({
     "reduce churn", "reduced churn", "reducing churn", "lower churn", "churn down", "churn score",
     "churn prevention", "churn analysis", "closed lost reason", "closed won reason", "loss reason",
     "win reason", "lost reason", "land and expand", "zero churn", "no churn",
+    "signed off", "sign off", "signs off", "signed the nda", "signed an nda", "nda signed",
+    "signed the mutual nda", "reseller agreement", "partner agreement", "partnership agreement",
+    "technical win", "tech win", "technical validation", "churn deep dive",
 })  # fmt: skip
 # Phrases that report that an outcome did NOT happen ("still in play", "just slipped"): they
 # cancel cues inside them and just before them.
@@ -211,7 +236,14 @@ PENDING_PHRASES = frozenset({
     "out for signature", "waiting on signature", "waiting for signature", "still no decision",
     "no decision yet", "in the pipeline", "in legal", "redlines",
     # history, not news: "churning last year was a mistake"
-    "last year", "years ago", "a year ago", "used to", "in the past",
+    "last year", "years ago", "a year ago", "used to", "in the past", "throwback", "fun fact",
+    "was the year", "the year we", "very first", "first ever", "we ever", "history slide",
+    # someone else's deal: "Gong just won a fintech logo, saw it on LinkedIn"
+    "per their press release", "their press release", "according to", "apparently", "reportedly",
+    "heard it from", "heard that",
+    "rumor", "rumour", "rumours", "rumors", "not our deal", "not a deal for us", "good for them",
+    "themselves", "their own customer", "own customer", "from them", "on linkedin", "saw it",
+    "analyst briefing", "our partner", "their customer", "their customers",
 })  # fmt: skip
 
 # Expansion of an existing customer: a growth verb a few words before what grew.
@@ -232,7 +264,9 @@ REASON_PHRASES: dict[str, tuple[str, ...]] = {
         "price", "prices", "pricing", "priced", "too expensive", "expensive", "cheaper", "cheap",
         "cost", "costs", "costly", "overpriced", "discount", "discounting", "undercut", "undercutting",
         "price point", "pricier", "more affordable", "affordable", "sticker shock", "too pricey", "pricey",
-        "lower bid", "better deal", "half the price", "price war",
+        "lower bid", "better deal", "half the price", "price war", "cheapest", "freemium",
+        "for basically nothing", "for nothing", "bundled it", "bundled in", "for free", "lower quote",
+        "quote was", "our number",
     ),
     "budget": (
         "budget", "budgets", "no budget", "budget cut", "budget cuts", "budget freeze", "funding",
@@ -245,13 +279,16 @@ REASON_PHRASES: dict[str, tuple[str, ...]] = {
         "lacks", "didnt have", "did not have", "doesnt have", "does not have", "no support for",
         "couldnt do", "could not do", "cant do", "cannot do", "gap in", "functionality", "feature",
         "features", "roadmap", "not on our roadmap", "capability", "capabilities", "reporting gap",
-        "missing", "no native", "wasnt there", "limitations", "limitation",
+        "missing", "no native", "wasnt there", "limitations", "limitation", "we dont have",
+        "dont have it", "simply dont have", "had no", "has no", "couldnt provide", "could not provide",
+        "we dont do", "doesnt do", "needed native",
     ),
     "integration": (
         "integration", "integrations", "integrate", "integrates", "integrated", "connector",
         "connectors", "api", "apis", "sync with", "syncs with", "native sync", "plug into",
         "plugs into", "plug straight into", "plugs straight into", "hooks into", "hook into",
         "two way sync", "connected", "connect to", "works with their", "their stack", "tech stack",
+        "sync", "synced", "syncing", "provisioning", "scim",
         "data warehouse",
         "snowflake connector", "salesforce integration", "hubspot integration",
     ),
@@ -263,6 +300,7 @@ REASON_PHRASES: dict[str, tuple[str, ...]] = {
         "sso", "ciso", "privacy", "regulator", "regulators", "regulatory", "regulation",
         "outsourcing rules", "outsourcing requirements", "data hosting", "hosting requirements",
         "eu hosting", "swiss hosting", "pci", "dpia", "fedramp", "baa", "audit paperwork",
+        "audit trail", "works council", "cfr", "part 11", "failed validation",
     ),
     "timing": (
         "timing", "bad timing", "wrong time", "not now", "not this year", "next year",
@@ -275,7 +313,8 @@ REASON_PHRASES: dict[str, tuple[str, ...]] = {
         "no decision", "went dark", "gone dark", "ghosted", "ghosting", "stalled", "status quo",
         "do nothing", "did nothing", "decided to do nothing", "stopped responding",
         "unresponsive", "non responsive", "nonresponsive", "radio silence", "no response",
-        "never decided", "indecision", "couldnt decide",
+        "never decided", "indecision", "couldnt decide", "spreadsheets", "fizzled", "fizzled out",
+        "make a call", "nobody owns it", "no one owns it", "gave up on it", "given up on it",
     ),
     "champion_loss": (
         "champion left", "champion leaving", "lost our champion", "lost the champion",
@@ -289,13 +328,15 @@ REASON_PHRASES: dict[str, tuple[str, ...]] = {
         "poor fit", "not a fit", "not a good fit", "bad fit", "wrong fit", "not our icp",
         "outside our icp", "outside icp", "too small", "too small for us", "too big", "too large",
         "wrong segment", "not a match", "not the right fit", "use case didnt fit", "bad icp fit",
-        "never a fit", "should not have sold", "shouldnt have sold",
+        "never a fit", "should not have sold", "shouldnt have sold", "dont really need",
+        "dont need", "at their size", "did not need", "didnt need",
     ),
     "adoption": (
         "adoption", "low adoption", "poor adoption", "usage", "low usage", "nobody used",
         "no one used", "didnt use", "did not use", "never used", "not using", "stopped using",
         "shelfware", "shelf ware", "didnt adopt", "did not adopt", "engagement", "logins",
-        "logged in", "nobody logged in", "no one logged in", "usage flatlined",
+        "logged in", "nobody logged in", "no one logged in", "usage flatlined", "ever used it",
+        "people used it", "barely used", "rarely used", "never logged in",
         "user engagement", "active users", "utilization", "utilisation",
     ),
     "support": (
@@ -307,7 +348,7 @@ REASON_PHRASES: dict[str, tuple[str, ...]] = {
         "implementation", "onboarding", "on boarding", "rollout", "roll out", "deployment",
         "time to value", "configuration", "data migration",
         "took too long to implement", "implementation took", "go live", "go-live",
-        "professional services", "services team",
+        "professional services", "services team", "milestones", "onboarding team", "stalled for",
     ),
     "acquisition": (
         "acquired", "acquisition", "acquiring", "merger", "merged", "merging", "bought by",
@@ -322,6 +363,7 @@ REASON_PHRASES: dict[str, tuple[str, ...]] = {
         "single-threaded", "missed the deadline", "our proposal", "pricing mistake",
         "messed up", "our fault", "on us", "didnt multithread", "did not multithread",
         "multithread", "multi thread", "rep left", "handover", "hand over", "follow ups slipped",
+        "felt pressured", "pushed too hard", "too early", "we promised", "overpromised",
         "follow-ups slipped",
     ),
     "relationship": (
