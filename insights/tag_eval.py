@@ -6,6 +6,8 @@ Definitions:
 - account and competitor accuracy: over messages whose labelled kind is an outcome;
   names compare case-insensitively, null equals null;
 - reason precision and recall: micro-averaged over outcome messages;
+- amount accuracy: over outcome messages whose line has an `amount` key: value within 1%,
+  same currency, same unit (null equals null);
 - chatter false-capture rate: share of messages labelled null that were tagged with a kind.
 """
 
@@ -29,6 +31,8 @@ class LabelledMessage:
     account: str | None
     competitor: str | None
     reasons: tuple[str, ...] = ()
+    # None: not labelled; {}: labelled "no amount"; else {"value", "currency", "unit"}
+    amount: Mapping[str, Any] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LabelledMessage:
@@ -41,7 +45,14 @@ class LabelledMessage:
         reasons = data.get("reasons") or []
         if not isinstance(reasons, list):
             raise ValueError("'reasons' must be a list of reason codes")
-        return cls(text, kind, data.get("account"), data.get("competitor"), tuple(str(r) for r in reasons))
+        amount: Mapping[str, Any] | None = None
+        if "amount" in data:
+            amount = data["amount"] or {}
+            if not isinstance(amount, dict) or (amount and not isinstance(amount.get("value"), int | float)):
+                raise ValueError('\'amount\' must be null or {"value": number, "currency", "unit"}')
+        return cls(
+            text, kind, data.get("account"), data.get("competitor"), tuple(str(r) for r in reasons), amount
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class EvalReport:
     competitor_accuracy: float
     reason_precision: float
     reason_recall: float
+    amount_accuracy: float
     chatter_false_capture: float
     per_kind: dict[str, dict[str, float]]  # kind -> precision, recall, support
     misses: list[Miss] = field(default_factory=list)
@@ -69,76 +81,110 @@ def _same(a: str | None, b: str | None) -> bool:
     return (a is None and b is None) or (a is not None and b is not None and fold(a) == fold(b))
 
 
+def _same_amount(expected: Mapping[str, Any], result: TagResult) -> bool:
+    got = result.amount
+    if not expected or got is None:
+        return not expected and got is None
+    value = float(expected["value"])
+    close = abs(got.value - value) <= 0.01 * max(abs(value), 1.0)
+    return close and got.currency == expected.get("currency", "USD") and got.unit == expected.get("unit")
+
+
 def _ratio(n: float, d: float) -> float:
     return n / d if d else 1.0
 
 
-def evaluate(tag: TagFn, labelled: Iterable[LabelledMessage], worst: int = 10) -> EvalReport:
-    """Run `tag` over every labelled message and compute the report."""
-    total = outcomes = chatter = captured = 0
-    kind_ok = account_ok = competitor_ok = 0
-    reason_tp = reason_pred = reason_true = 0
-    predicted: Counter[str] = Counter()
-    expected: Counter[str] = Counter()
-    correct: Counter[str] = Counter()
-    misses: list[tuple[int, Miss]] = []
-    for item in labelled:
-        result = tag(item.text)
-        total += 1
+@dataclass
+class _Tally:
+    total: int = 0
+    outcomes: int = 0
+    chatter: int = 0
+    captured: int = 0
+    kind_ok: int = 0
+    account_ok: int = 0
+    competitor_ok: int = 0
+    reason_tp: int = 0
+    reason_pred: int = 0
+    reason_true: int = 0
+    amounts: int = 0
+    amount_ok: int = 0
+    predicted: Counter[str] = field(default_factory=Counter)
+    expected: Counter[str] = field(default_factory=Counter)
+    correct: Counter[str] = field(default_factory=Counter)
+
+    def add(self, item: LabelledMessage, result: TagResult) -> tuple[int, list[str]]:
+        """Count one message; return how bad its misses are and what they were."""
+        self.total += 1
         errors: list[str] = []
         weight = 0
+        expected, predicted = item.kind or "none", result.kind or "none"
+        self.expected[expected] += 1
+        self.predicted[predicted] += 1
         if result.kind == item.kind:
-            kind_ok += 1
+            self.kind_ok += 1
+            self.correct[expected] += 1
         else:
-            errors.append(f"kind: expected {item.kind or 'none'}, got {result.kind or 'none'}")
+            errors.append(f"kind: expected {expected}, got {predicted}")
             weight += 3
-        predicted[result.kind or "none"] += 1
-        expected[item.kind or "none"] += 1
-        if result.kind == item.kind:
-            correct[item.kind or "none"] += 1
         if item.kind is None:
-            chatter += 1
-            captured += result.kind is not None
+            self.chatter += 1
+            self.captured += result.kind is not None
+            return weight, errors
+        self.outcomes += 1
+        if _same(result.account, item.account):
+            self.account_ok += 1
         else:
-            outcomes += 1
-            if _same(result.account, item.account):
-                account_ok += 1
+            errors.append(f"account: expected {item.account}, got {result.account}")
+            weight += 2
+        if _same(result.competitor, item.competitor):
+            self.competitor_ok += 1
+        else:
+            errors.append(f"competitor: expected {item.competitor}, got {result.competitor}")
+            weight += 1
+        want, got = set(item.reasons), set(result.reasons)
+        self.reason_tp += len(want & got)
+        self.reason_pred += len(got)
+        self.reason_true += len(want)
+        if want != got:
+            errors.append(f"reasons: expected {sorted(want)}, got {sorted(got)}")
+            weight += 1
+        if item.amount is not None:
+            self.amounts += 1
+            if _same_amount(item.amount, result):
+                self.amount_ok += 1
             else:
-                errors.append(f"account: expected {item.account}, got {result.account}")
-                weight += 2
-            if _same(result.competitor, item.competitor):
-                competitor_ok += 1
-            else:
-                errors.append(f"competitor: expected {item.competitor}, got {result.competitor}")
-                weight += 1
-            want, got = set(item.reasons), set(result.reasons)
-            reason_tp += len(want & got)
-            reason_pred += len(got)
-            reason_true += len(want)
-            if want != got:
-                errors.append(f"reasons: expected {sorted(want)}, got {sorted(got)}")
-                weight += 1
+                errors.append(f"amount: expected {dict(item.amount) or None}, got {result.amount}")
+        return weight, errors
+
+
+def evaluate(tag: TagFn, labelled: Iterable[LabelledMessage], worst: int = 10) -> EvalReport:
+    """Run `tag` over every labelled message and compute the report."""
+    tally = _Tally()
+    misses: list[tuple[int, Miss]] = []
+    for item in labelled:
+        weight, errors = tally.add(item, tag(item.text))
         if errors:
             misses.append((weight, Miss(item.text, tuple(errors))))
     per_kind = {
         k: {
-            "precision": _ratio(correct[k], predicted[k]),
-            "recall": _ratio(correct[k], expected[k]),
-            "support": float(expected[k]),
+            "precision": _ratio(tally.correct[k], tally.predicted[k]),
+            "recall": _ratio(tally.correct[k], tally.expected[k]),
+            "support": float(tally.expected[k]),
         }
         for k in (*KINDS, "none")
     }
     misses.sort(key=lambda m: -m[0])
     return EvalReport(
-        messages=total,
-        outcomes=outcomes,
-        chatter=chatter,
-        kind_accuracy=_ratio(kind_ok, total),
-        account_accuracy=_ratio(account_ok, outcomes),
-        competitor_accuracy=_ratio(competitor_ok, outcomes),
-        reason_precision=_ratio(reason_tp, reason_pred),
-        reason_recall=_ratio(reason_tp, reason_true),
-        chatter_false_capture=_ratio(captured, chatter) if chatter else 0.0,
+        messages=tally.total,
+        outcomes=tally.outcomes,
+        chatter=tally.chatter,
+        kind_accuracy=_ratio(tally.kind_ok, tally.total),
+        account_accuracy=_ratio(tally.account_ok, tally.outcomes),
+        competitor_accuracy=_ratio(tally.competitor_ok, tally.outcomes),
+        reason_precision=_ratio(tally.reason_tp, tally.reason_pred),
+        reason_recall=_ratio(tally.reason_tp, tally.reason_true),
+        amount_accuracy=_ratio(tally.amount_ok, tally.amounts),
+        chatter_false_capture=_ratio(tally.captured, tally.chatter) if tally.chatter else 0.0,
         per_kind=per_kind,
         misses=[m for _, m in misses[:worst]],
     )

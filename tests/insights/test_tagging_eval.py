@@ -9,7 +9,7 @@ import pytest
 
 from insights.config import load_config
 from insights.tag_eval import EvalReport, LabelledMessage, evaluate
-from insights.tagging import Tagger, TagResult
+from insights.tagging import Amount, Tagger, TagResult
 from tests.conftest import DATA
 from tests.insights.test_tagging import sample_accounts
 
@@ -61,20 +61,28 @@ def test_at_most_2_percent_of_chatter_is_captured(report: EvalReport) -> None:
     assert report.chatter_false_capture <= 0.02
 
 
-def _fixed(kind: str | None, account: str | None = None, reasons: tuple[str, ...] = ()) -> TagResult:
-    return TagResult("", kind, account, None, None, reasons, None, 0.9)
+def test_amounts_are_read_right(report: EvalReport) -> None:
+    assert report.amount_accuracy >= 0.95
+
+
+def _fixed(
+    kind: str | None, account: str | None = None, reasons: tuple[str, ...] = (), amount: Amount | None = None
+) -> TagResult:
+    return TagResult("", kind, account, None, None, reasons, amount, 0.9)
 
 
 def test_evaluate_computes_each_figure_as_defined() -> None:
     labelled = [
-        LabelledMessage("a", "win", "Acme Corp", None, ("price",)),
-        LabelledMessage("b", "loss", "Contoso Ltd", "Gong", ("price", "timing")),
+        LabelledMessage(
+            "a", "win", "Acme Corp", None, ("price",), {"value": 85000, "currency": "USD", "unit": "ACV"}
+        ),
+        LabelledMessage("b", "loss", "Contoso Ltd", "Gong", ("price", "timing"), {}),
         LabelledMessage("c", None, None, None, ()),
         LabelledMessage("d", None, None, None, ()),
     ]
     answers = {
-        "a": _fixed("win", "acme corp", ("price", "budget")),  # names compare case-insensitively
-        "b": _fixed("loss", "Fabrikam", ("timing",)),
+        "a": _fixed("win", "acme corp", ("price", "budget"), Amount(85_200, "USD", "ACV")),  # within 1%
+        "b": _fixed("loss", "Fabrikam", ("timing",), Amount(10, "USD", None)),  # labelled: no amount
         "c": _fixed("win"),
         "d": _fixed(None),
     }
@@ -85,6 +93,7 @@ def test_evaluate_computes_each_figure_as_defined() -> None:
     assert report.competitor_accuracy == 0.5  # b expected Gong, got none
     assert report.reason_precision == 2 / 3 and report.reason_recall == 2 / 3
     assert report.chatter_false_capture == 0.5
+    assert report.amount_accuracy == 0.5
     assert report.per_kind["win"] == {"precision": 0.5, "recall": 1.0, "support": 1.0}
     assert report.misses[0].text == "b"  # the worst miss first
 
