@@ -96,14 +96,16 @@ _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|&|[?!.;:\n]")
 _CLAUSE_BREAK = frozenset({"?", "!", ".", ";", ":", "\n"})
 _CLAUSE_WORDS = frozenset({"but", "however", "although", "though", "while", "whereas"})
 _TEMPLATE = re.compile(
-    r"\b(?:outcome|stage|status|result|deal stage|opportunity stage)\s*[:=]\s*"
-    r"(closed[\s_-]*won|closed[\s_-]*lost|won|lost|churned|cancelled|canceled|(?:closed\s*-\s*)?failed)\b",
+    r"\b(?:outcome|stage|stagename|status|result|deal stage|opportunity stage)\s*[:=]\s*"
+    r"(?:[\w ]{0,30}?\s*(?:→|->)\s*)?"
+    r"(closed[\s_-]*won|closed[\s_-]*lost|won|lost|booked|churned|cancelled|canceled|(?:closed\s*-\s*)?failed)\b",
     re.IGNORECASE,
 )
 _DEAL_TYPE = re.compile(
     r"\b(?:deal |opportunity )?type\s*[:=]\s*(renewal|existing business|upsell|expansion|new business|new)\b",
     re.IGNORECASE,
 )
+_NOT_A_RECORD = ("test record", "ignore", "duplicate", "data hygiene", "sandbox")
 _PAST_YEAR = re.compile(
     r"\b(?:in|back in|since|during|from|of)\s+(?:19|20)\d{2}\b|\b(?:19|20)\d{2} was\b", re.I
 )
@@ -168,8 +170,8 @@ class Lexicon:
     """Phrases of whole words -> values; a scan finds every phrase in a token list."""
 
     phrases: dict[str, list[object]] = field(default_factory=lambda: defaultdict(list))
-    first_words: set[str] = field(default_factory=set)
-    max_words: int = 1
+    # first word -> the phrase lengths (in words) that start with it, longest first
+    sizes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def add(self, phrase: str, value: object) -> None:
         words = phrase.split()
@@ -178,18 +180,24 @@ class Lexicon:
         key = " ".join(words)
         if value not in self.phrases[key]:
             self.phrases[key].append(value)
-        self.first_words.add(words[0])
-        self.max_words = max(self.max_words, len(words))
+        known = self.sizes.get(words[0], ())
+        if len(words) not in known:
+            self.sizes[words[0]] = tuple(sorted((*known, len(words)), reverse=True))
 
     def scan(self, norms: Sequence[str]) -> list[tuple[int, int, list[object]]]:
         """Every (start, end, values) whose words form a known phrase, longest first per start."""
         found = []
         n = len(norms)
+        sizes = self.sizes
+        phrases = self.phrases
         for i in range(n):
-            if norms[i] not in self.first_words:
+            lengths = sizes.get(norms[i])
+            if lengths is None:
                 continue
-            for size in range(min(self.max_words, n - i), 0, -1):
-                values = self.phrases.get(" ".join(norms[i : i + size]))
+            for size in lengths:
+                if i + size > n:
+                    continue
+                values = phrases.get(norms[i] if size == 1 else " ".join(norms[i : i + size]))
                 if values:
                     found.append((i, i + size, values))
         return found
@@ -483,15 +491,21 @@ class Tagger:
             name = self._short_competitor_aliases.get(token.text)
             if name:
                 reading.competitors.append((i, name, token.text))
-        reading.found = self._find_accounts(reading.plain, reading.tokens, reading.competitor_tokens())
-        reading.settle_reasons()
+        if reading.competitors:  # the rival patterns need to know which of our accounts are named
+            reading.found = self._find_accounts(reading.plain, reading.tokens, reading.competitor_tokens())
         reading.read_patterns()
         reading.read_marks()
         reading.read_implementation_failures()
         reading.read_expansions()
+        reading.read_notice()
         reading.read_emoji()
         kind = _decide_kind(reading.scores, reading.marked)
-        if kind is not None and kind not in reading.marked and not _supported(reading, kind):
+        if kind is None:  # most chatter ends here, before the account scan
+            return TagResult(text, None, None, None, None, (), None, _confidence(None, reading.scores, False))
+        if not reading.competitors:
+            reading.found = self._find_accounts(reading.plain, reading.tokens, reading.competitor_tokens())
+        reading.settle_reasons()
+        if kind not in reading.marked and not _supported(reading, kind):
             # An outcome is about a deal: an account, a rival or a name next to the words that
             # report it, or an amount. "We lost the pub quiz" and "my houseplants churned" are not.
             kind = None
@@ -645,7 +659,11 @@ class _Reading:
                     self.add_kind(str(value[1]), float(value[2]), start, self.words(start, end))
 
     def read_marks(self) -> None:
-        """Hashtags, CRM templates and CW/CL: explicit marks, never blocked by phrasing."""
+        """Hashtags, CRM templates and CW/CL: explicit marks, never blocked by phrasing, but
+        ignored in test records, duplicates and data clean-up notes."""
+        lowered = self.plain.lower()
+        if any(p in lowered for p in _NOT_A_RECORD):
+            return
         tags = [
             (m, HASHTAGS.get(m.group(1).lower().replace("-", "").replace("_", "")))
             for m in _HASHTAG.finditer(self.plain)
@@ -658,7 +676,7 @@ class _Reading:
         for m in _TEMPLATE.finditer(self.plain):
             value = m.group(1).lower().replace("-", " ").replace("_", " ")
             churned = value in ("churned", "cancelled", "canceled")
-            kind = "win" if "won" in value else "renewal_loss" if churned else "loss"
+            kind = "win" if "won" in value or value == "booked" else "renewal_loss" if churned else "loss"
             if value.endswith("failed"):
                 if not set(self.norms) & _IMPL_SUBJECT:
                     continue
@@ -710,7 +728,10 @@ class _Reading:
         """
         norms, stems = self.norms, self.stems
         for i, word in enumerate(stems):
-            negated = word == "renew" and _negated(norms, self.clause_of, i, 4)
+            renewing = word in ("renew", "extend", "continu", "reup") or (
+                word == "up" and i and norms[i - 1] == "re"
+            )
+            negated = renewing and _negated(norms, self.clause_of, i, 4)
             if negated and not _blocked(norms, self.clauses, self.clause_of, i, negation=False):
                 self.add_kind("renewal_loss", 3, i, self.words(max(0, i - 3), i + 1))
                 break
@@ -741,6 +762,20 @@ class _Reading:
             if (chose_rival or rival_won) and not _blocked(norms, self.clauses, self.clause_of, position):
                 start = position - 1 if chose_rival else position
                 self.add_kind("loss", 3, start, self.words(start, position + (1 if chose_rival else 2)))
+
+    def read_notice(self) -> None:
+        """ "Gave 90-day notice", "served notice": a customer leaving."""
+        for i, word in enumerate(self.norms):
+            if word == "notice" and set(self.norms[max(0, i - 4) : i]) & {
+                "gave",
+                "given",
+                "giving",
+                "served",
+                "handed",
+            }:
+                if not _blocked(self.norms, self.clauses, self.clause_of, i):
+                    self.add_kind("renewal_loss", 3, i, self.words(max(0, i - 3), i + 1))
+                return
 
     def read_expansions(self) -> None:
         """ "Adding their Lyon and Milan sites", "rolled out to two more teams": a customer win."""
@@ -872,7 +907,7 @@ _RIVAL_WIN_VERBS = frozenset(
 )
 _TRANSFER_VERBS = frozenset(
     "went gone going moved moving switched switching migrated migrating handed awarded gave given "
-    "mandated defected chose picked selected opted".split()
+    "mandated defected chose picked selected opted consolidating consolidated decide decided".split()
 )
 _RIVAL_DEAL_VERBS = frozenset("signed signs churned lost closed beat".split())
 _ADVERBS = frozenset("just apparently also reportedly recently finally".split())
@@ -955,25 +990,28 @@ def _drop_reasons_that_restate_the_kind(kind: str, reasons: dict[str, str]) -> N
 
 
 def _supported(reading: _Reading, kind: str) -> bool:
-    """Is there a deal object near the cues of `kind`: a known account or a rival within six
-    words, a capitalised name within three, or an amount anywhere?"""
+    """Is there a deal object near the cues of `kind`: a known account within twelve words (or
+    opening the message), a rival within six, a name within three, or an amount anywhere?"""
     positions = [p for p, k in reading.cue_positions if k == kind]
     if reading.amount is not None:
         return True
-    near = {j for p in positions for j in range(p - 6, p + 7)}
-    if any(len(f.ids) == 1 and f.start in near for f in reading.found):
+    near = {j for p in positions for j in range(p - 12, p + 13)}
+    if any(len(f.ids) == 1 and (f.start in near or f.start <= 1) for f in reading.found):
         return True
-    if any(position in near for position, _, _ in reading.competitors):
+    if any(abs(position - p) <= 6 for position, _, _ in reading.competitors for p in positions):
         return True
     common = common_words()
     close = {j for p in positions for j in range(max(0, p - 3), min(len(reading.tokens), p + 4))}
-    return any(
-        reading.tokens[j].text[:1].isupper()
-        and reading.tokens[j].norm not in common
-        and reading.tokens[j].norm not in KIND_WORDS
-        and len(reading.tokens[j].norm) > 2
+    capitalised = [
+        j
         for j in close
-    )
+        if reading.tokens[j].text[:1].isupper()
+        and reading.tokens[j].norm not in KIND_WORDS
+        and reading.tokens[j].norm not in NOT_NAMES
+        and len(reading.tokens[j].norm) > 1
+    ]
+    # A rare word ("Voss"), or two capitalised words together ("Sterling Cooper").
+    return any(reading.tokens[j].norm not in common for j in capitalised) or len(capitalised) >= 2
 
 
 def _choose_account(found: Sequence[_Found], cues: Sequence[tuple[int, str]]) -> _Found | None:

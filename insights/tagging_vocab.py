@@ -29,7 +29,7 @@ _cues("win", 3, """
     po received, po is in, purchase order, order form signed, paperwork is done, its official,
     it is official, done deal
 """)
-_cues("win", 2, "won, win, closed, wins, victory, secured, sealed, landed, booked")
+_cues("win", 2, "won, win, closed, wins, victory, secured, sealed, landed")
 _cues("loss", 3, """
     closed lost, closed-lost, closedlost, we lost, lost the deal, lost the opp, lost the opportunity,
     lost out, lost to, they went with, went with, passed on us,
@@ -70,7 +70,8 @@ _cues("implementation_failure", 3, """
     shelved the implementation, froze the rollout, rollout frozen, rollback, rolled back,
     formally stopped, closed the implementation, called off, project has been stopped,
     project was stopped, implementation was stopped, never made it past, closed without go live,
-    rolled back for good, rollout over
+    rolled back for good, rollout over, never really got off the ground, never made it to go live,
+    did not happen, didnt happen
 """)
 _cues("customer_win", 3, """
     upsell, upsold, up sell, upsold them, expansion, expanded, expanding, expand, added seats,
@@ -82,7 +83,7 @@ _cues("customer_win", 3, """
     bigger contract, grew the account, growing the account, added another, doubled, tripled,
     wall to wall, enterprise wide, company wide, named reference, co present, joint webinar,
     speak at our, rolling us out, roll us out, rolled us out, joint press release, speaking slot,
-    true up, logo can go on, their logo on, onto our contract
+    true up, logo can go on, their logo on, onto our contract, to be reference, be reference
 """)
 # Idioms beyond the obvious: how deals are reported once the first word is not "won" or "lost".
 _cues("win", 3, """
@@ -98,9 +99,10 @@ _cues("win", 3, """
     go with us, went for us, signature received, signatures received, award confirmed,
     contract award, awarded to us, awarded us the, we are in, were in, came back to us,
     back as a customer, brand new customer, new customer as of, chose our, picked our, selected our,
-    pulled the trigger, paperwork done, voted to approve, approve our contract, approved our contract,
+    pulled the trigger, voted to approve, approve our contract, approved our contract,
     the award is ours, award is ours, agreement was executed, was executed, got it over the line,
-    is coming back, coming back to us
+    is coming back, coming back to us, became a customer, become a customer, po in hand, po landed,
+    po arrived
 """)
 _cues("loss", 3, """
     beaten, got beaten, beat us, came second, runner up, second place, is a no, its a no, hard pass,
@@ -114,7 +116,10 @@ _cues("loss", 3, """
     ended the evaluation, wont be coming back, not coming back, we are out, were out, lost marks,
     lost on cost, lost on price, lost on features, voted down, slipped through our fingers,
     deal died, died in legal, stopped answering, done there, decided to do nothing,
-    status quo wins, opp lost, marking it lost, didnt make their shortlist, did not make their shortlist
+    status quo wins, opp lost, marking it lost, didnt make their shortlist, did not make their shortlist,
+    stuck with the incumbent, stayed with the incumbent, build it in house, built it in house,
+    too rich for their blood, do nothing this year, didnt pan out, did not pan out,
+    happy where they are, wont be returning, not returning, quote withdrawn
 """)
 _cues("renewal_loss", 3, """
     wont be renewing, not be renewing, off the books, ended their subscription, ending their subscription,
@@ -126,7 +131,8 @@ _cues("renewal_loss", 3, """
     wont continue, will not continue, not continuing, wound down the account, wound down,
     winding down, cancellation received, said goodbye, will not be extending, not extending,
     wont be extending, pulled the pin, stops as of, stopping as of, decommissioned us,
-    decommissioned their instance, off the platform, off our platform, cancelled their instance
+    decommissioned their instance, off the platform, off our platform, cancelled their instance,
+    subscription lapse, at term, not re upping, not reupping
 """)
 _cues("implementation_failure", 3, """
     never got off the ground, never made it to production, never made it live, never launched,
@@ -190,7 +196,7 @@ HYPOTHETICALS = frozenset(
     "expected chance odds threat threatening threatened considering consider evaluating worst case "
     "reconsidering thinking waiting awaiting pending negotiating negotiation says propose "
     "proposing before until chasing will wed theyd goal aim target objective predict prediction "
-    "calling".split()
+    "calling looking".split()
 )
 # Words that open a question or a plan: a clause starting with them is not a report.
 QUESTION_STARTS = frozenset(
@@ -218,7 +224,11 @@ NEUTRAL_TERMS = frozenset({
     "win reason", "lost reason", "land and expand", "zero churn", "no churn",
     "signed off", "sign off", "signs off", "signed the nda", "signed an nda", "nda signed",
     "signed the mutual nda", "reseller agreement", "partner agreement", "partnership agreement",
-    "technical win", "tech win", "technical validation", "churn deep dive",
+    "technical win", "tech win", "technical validation", "churn deep dive", "lost my", "lost the thread",
+    "lost track", "lost the link", "lost the recording", "perdi",
+    "won best", "won an award", "won the award", "upgrade to v", "upgraded to v", "version upgrade",
+    "software upgrade", "nothing closed", "nothing lost", "nothing expanded", "nothing signed",
+    "nothing churned",
 })  # fmt: skip
 # Phrases that report that an outcome did NOT happen ("still in play", "just slipped"): they
 # cancel cues inside them and just before them.
@@ -234,7 +244,11 @@ PENDING_PHRASES = frozenset({
     "proposal out", "sent the proposal", "sent a proposal", "sent our proposal", "quote out",
     "sent the quote", "sent a quote", "late stage", "in negotiation", "pending signature",
     "out for signature", "waiting on signature", "waiting for signature", "still no decision",
-    "no decision yet", "in the pipeline", "in legal", "redlines",
+    "no decision yet", "in the pipeline", "in legal", "redlines", "our internal", "forecast call",
+    "best case", "test record", "data hygiene", "duplicate", "merged into", "draft case study",
+    "case study pipeline", "no approval yet", "not approved yet", "no answer yet", "at the awards",
+    "content awards", "award ceremony", "awards night",
+    "went smoothly",
     # history, not news: "churning last year was a mistake"
     "last year", "years ago", "a year ago", "used to", "in the past", "throwback", "fun fact",
     "was the year", "the year we", "very first", "first ever", "we ever", "history slide",
