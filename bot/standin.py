@@ -1,0 +1,431 @@
+"""A local Slack Web API: a real HTTP server on 127.0.0.1 for tests and the demo.
+
+It answers the Web API methods the bot calls, records every call (method, arguments, headers),
+keeps the messages it was sent per channel, serves `response_url`s and the three-step file
+upload, and fails on demand: `rate_limit_next` answers HTTP 429 with Retry-After,
+`fail_next` answers `ok: false` with a Slack error code. Nothing here talks to real Slack.
+
+    with SlackStandIn() as slack:
+        client = WebClient(token=slack.token, base_url=slack.base_url)
+        client.chat_postMessage(channel="C0DEALS", text="hi")
+        assert slack.calls_to("chat.postMessage")[0].args["text"] == "hi"
+
+Socket Mode (apps.connections.open and its WebSocket) comes with the Slack app itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    method: str  # "chat.postMessage", or "response_url" / "upload" for those endpoints
+    args: dict[str, Any]
+    headers: dict[str, str]
+    status: int
+    at: float
+
+
+@dataclass
+class _Failure:
+    error: str
+    times: int
+    status: int = 200
+    retry_after: int = 0
+
+
+@dataclass
+class StandInState:
+    calls: list[RecordedCall] = field(default_factory=list)
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    uploads: dict[str, bytes] = field(default_factory=dict)
+    failures: dict[str, list[_Failure]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _parse_body(content_type: str, body: bytes, query: str) -> dict[str, Any]:
+    """Arguments as Slack reads them: query string, form, multipart or JSON."""
+    args: dict[str, Any] = dict(parse_qsl(query))
+    if not body:
+        return args
+    kind = content_type.split(";", maxsplit=1)[0].strip().lower()
+    if kind == "application/json":
+        decoded = json.loads(body or b"{}")
+        if isinstance(decoded, dict):
+            args.update(decoded)
+    elif kind == "multipart/form-data":
+        message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            decoded_part = part.get_payload(decode=True)
+            payload = decoded_part if isinstance(decoded_part, bytes) else b""
+            if part.get_filename():
+                args[str(name)] = payload
+            else:
+                args[str(name)] = payload.decode("utf-8", "replace")
+    else:
+        args.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    for key in ("blocks", "attachments", "view", "files"):  # JSON sent inside a form field
+        value = args.get(key)
+        if isinstance(value, str) and value[:1] in "[{":
+            with contextlib.suppress(json.JSONDecodeError):
+                args[key] = json.loads(value)
+    return args
+
+
+class SlackStandIn:
+    """A Slack Web API on 127.0.0.1 (a random free port unless one is given)."""
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        token: str = "xoxb-standin-token",
+        team_id: str = "T0STANDIN",
+        team: str = "Stand-in Workspace",
+        bot_user_id: str = "U0BOT",
+        channels: dict[str, str] | None = None,
+    ) -> None:
+        self.token = token
+        self.team_id = team_id
+        self.team = team
+        self.bot_user_id = bot_user_id
+        self.channels = dict(channels or {"C0DEALS": "deals", "C0CHURN": "churn", "C0DIGEST": "icp-digest"})
+        self.state = StandInState()
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """What `WebClient(base_url=...)` takes (with the trailing slash it needs)."""
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def start(self) -> SlackStandIn:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> SlackStandIn:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # -- what tests look at and arrange ----------------------------------------------------------
+
+    @property
+    def calls(self) -> list[RecordedCall]:
+        with self._lock:
+            return list(self.state.calls)
+
+    def calls_to(self, method: str) -> list[RecordedCall]:
+        return [c for c in self.calls if c.method == method]
+
+    def messages_in(self, channel: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.state.messages.get(channel, []))
+
+    def fail_next(self, method: str, error: str = "not_in_channel", times: int = 1) -> None:
+        """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
+        with self._lock:
+            self.state.failures[method].append(_Failure(error, times))
+
+    def rate_limit_next(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """The next `times` calls of `method` answer HTTP 429 with `Retry-After`."""
+        with self._lock:
+            self.state.failures[method].append(_Failure("ratelimited", times, 429, retry_after))
+
+    def response_url(self) -> str:
+        """A fresh `response_url`, as Slack puts in command and action payloads."""
+        return f"http://127.0.0.1:{self.port}/response/{next(self._ids)}"
+
+    def post_history(self, channel: str, text: str, user: str = "U0REP", **extra: Any) -> str:
+        """Put a message into a channel's history (as if a person had posted it); returns its ts."""
+        ts = self._next_ts()
+        with self._lock:
+            self.state.messages[channel].append(
+                {"type": "message", "user": user, "text": text, "ts": ts, **extra}
+            )
+        return ts
+
+    # -- the API -----------------------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        return f"{1_700_000_000 + next(self._ts)}.000100"
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        with self._lock:
+            queue = self.state.failures.get(method)
+            if not queue:
+                return None
+            failure = queue[0]
+            failure.times -= 1
+            if failure.times <= 0:
+                queue.pop(0)
+            return failure
+
+    def _record(self, method: str, args: dict[str, Any], headers: dict[str, str], status: int) -> None:
+        with self._lock:
+            self.state.calls.append(RecordedCall(method, args, headers, status, time.time()))
+
+    def handle_api(
+        self, method: str, args: dict[str, Any], token: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        failure = self._take_failure(method)
+        if failure is not None:
+            if failure.status == 429:
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(failure.retry_after)}
+            return 200, {"ok": False, "error": failure.error}, {}
+        if token != self.token:
+            return 200, {"ok": False, "error": "invalid_auth" if token else "not_authed"}, {}
+        handler = getattr(self, "_api_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        result: dict[str, Any] = handler(args)
+        return 200, result, {}
+
+    def _channel(self, args: dict[str, Any]) -> str | None:
+        channel = str(args.get("channel", ""))
+        return channel if channel in self.channels or channel.startswith("D") else None
+
+    def _api_auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": "https://standin.slack.test/", "team": self.team, "user": "icp-bot",
+                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": "B0BOT"}  # fmt: skip
+
+    def _post(self, args: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        channel = self._channel(args)
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if not args.get("text") and not args.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        if len(str(args.get("text", ""))) > 40_000:
+            return {"ok": False, "error": "msg_too_long"}
+        blocks = args.get("blocks") or []
+        if isinstance(blocks, list) and len(blocks) > 50:
+            return {"ok": False, "error": "invalid_blocks"}
+        ts = self._next_ts()
+        message = {"type": "message", "user": self.bot_user_id, "bot_id": "B0BOT", "ts": ts,
+                   "text": args.get("text", ""), "blocks": blocks, **extra}  # fmt: skip
+        if args.get("thread_ts"):
+            message["thread_ts"] = args["thread_ts"]
+        with self._lock:
+            self.state.messages[channel].append(message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._post(args)
+
+    def _api_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        result = self._post(args, ephemeral_to=args.get("user"))
+        return {"ok": True, "message_ts": result["ts"]} if result["ok"] else result
+
+    def _api_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        with self._lock:
+            for message in self.state.messages.get(channel or "", []):
+                if message["ts"] == args.get("ts"):
+                    message.update(text=args.get("text", message["text"]), blocks=args.get("blocks", []))
+                    return {"ok": True, "channel": channel, "ts": message["ts"]}
+        return {"ok": False, "error": "message_not_found"}
+
+    def _api_chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        with self._lock:
+            history = self.state.messages.get(channel or "", [])
+            for i, message in enumerate(history):
+                if message["ts"] == args.get("ts"):
+                    history.pop(i)
+                    return {"ok": True, "channel": channel, "ts": args["ts"]}
+        return {"ok": False, "error": "message_not_found"}
+
+    def _api_chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        ts = str(args.get("message_ts", "")).replace(".", "")
+        return {"ok": True, "channel": args.get("channel"),
+                "permalink": f"https://standin.slack.test/archives/{args.get('channel')}/p{ts}"}  # fmt: skip
+
+    def _api_conversations_list(self, _: dict[str, Any]) -> dict[str, Any]:
+        channels = [{"id": cid, "name": name, "is_member": True} for cid, name in self.channels.items()]
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+
+    def _api_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": {"id": channel, "name": self.channels.get(channel, channel)}}
+
+    def _api_conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._api_conversations_info(args)
+
+    def _api_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(args.get("oldest") or 0)
+        limit = int(args.get("limit") or 100)
+        start = int(args.get("cursor") or 0)
+        with self._lock:
+            history = [m for m in self.state.messages.get(channel, []) if float(m["ts"]) > oldest]
+        history.sort(key=lambda m: float(m["ts"]), reverse=True)  # newest first, as Slack does
+        page = history[start : start + limit]
+        more = start + limit < len(history)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}  # fmt: skip
+
+    def _api_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user", ""))
+        profile = {"id": user, "name": user.lower(), "real_name": f"User {user}", "tz": "America/New_York"}
+        return {"ok": True, "user": {**profile, "is_bot": user == self.bot_user_id}}
+
+    def _view(self, args: dict[str, Any], view_id: str | None = None) -> dict[str, Any]:
+        view = args.get("view")
+        if not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        view_id = view_id or f"V{next(self._ids):08d}"
+        stored = {**view, "id": view_id}
+        with self._lock:
+            self.state.views[view_id] = stored
+        return {"ok": True, "view": stored}
+
+    def _api_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        return self._view(args)
+
+    def _api_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = str(args.get("view_id", ""))
+        if view_id not in self.state.views:
+            return {"ok": False, "error": "not_found"}
+        return self._view(args, view_id)
+
+    def _api_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._view(args)
+
+    def _api_reactions_add(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
+
+    def _api_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._ids):08d}"
+        with self._lock:
+            self.state.uploads[file_id] = b""
+        return {"ok": True, "file_id": file_id,
+                "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}  # fmt: skip
+
+    def _api_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files") or []
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            missing = [f.get("id") for f in files if f.get("id") not in self.state.uploads]
+        if missing:
+            return {"ok": False, "error": "file_not_found"}
+        channel = args.get("channel_id")
+        if channel and channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        shared = [
+            {"id": f["id"], "title": f.get("title", ""), "size": len(self.state.uploads[f["id"]])}
+            for f in files
+        ]
+        if channel:
+            with self._lock:
+                self.state.messages[channel].append(
+                    {
+                        "type": "message",
+                        "subtype": "file_share",
+                        "ts": self._next_ts(),
+                        "text": args.get("initial_comment", ""),
+                        "files": shared,
+                    }
+                )
+        return {"ok": True, "files": shared}
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_: Any) -> None:  # quiet: tests read the recorded calls
+                return
+
+            def _reply(self, status: int, payload: dict[str, Any] | str, headers: dict[str, str]) -> None:
+                body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+                self.send_response(status)
+                content_type = "text/plain" if isinstance(payload, str) else "application/json; charset=utf-8"
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                url = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+                content_type = self.headers.get("Content-Type", "")
+                if url.path.startswith("/upload/"):
+                    file_id = url.path.rsplit("/", 1)[-1]
+                    data = body
+                    if content_type.startswith("multipart/form-data"):
+                        parts = _parse_body(content_type, body, "")
+                        data = next((v for v in parts.values() if isinstance(v, bytes)), b"")
+                    with standin._lock:
+                        known = file_id in standin.state.uploads
+                        if known:
+                            standin.state.uploads[file_id] = data
+                    status = 200 if known else 404
+                    standin._record("upload", {"file_id": file_id, "size": len(data)}, headers, status)
+                    self._reply(status, "OK - uploaded" if known else "not found", {})
+                    return
+                try:
+                    args = _parse_body(content_type, body, url.query)
+                except (ValueError, json.JSONDecodeError):
+                    self._reply(200, {"ok": False, "error": "invalid_form_data"}, {})
+                    return
+                if url.path.startswith("/response/"):
+                    standin._record("response_url", args, headers, 200)
+                    self._reply(200, "ok", {})
+                    return
+                if not url.path.startswith("/api/"):
+                    self._reply(404, {"ok": False, "error": "not_found"}, {})
+                    return
+                method = url.path[len("/api/") :]
+                auth = self.headers.get("Authorization", "")
+                token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else args.pop("token", None)
+                status, payload, extra = standin.handle_api(method, args, token)
+                standin._record(method, args, headers, status)
+                self._reply(status, payload, extra)
+
+            do_GET = do_POST
+
+        return Handler
