@@ -23,7 +23,9 @@ from insights.tagging import (
     Tagger,
     common_words,
     normalise_phrase,
+    slack_to_plain,
     stem_phrase,
+    tokenize,
 )
 
 # Words that never carry a label on their own.
@@ -53,8 +55,6 @@ class _Phrase:
 
 def _phrases(text: str) -> list[_Phrase]:
     """Every run of one to three words, with and without a leading "the"."""
-    from insights.tagging import slack_to_plain, tokenize  # the tagger's own reading of text
-
     tokens = [t for t in tokenize(slack_to_plain(text)) if t.norm.isalnum() or t.norm == "and"]
     out: list[_Phrase] = []
     for i in range(len(tokens)):

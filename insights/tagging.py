@@ -305,7 +305,6 @@ class Tagger:
         self._domains: dict[str, list[int]] = defaultdict(list)
         self._short_forms: dict[str, list[int]] = defaultdict(list)  # for typo matching
         self._cues = Lexicon()
-        self._competitor_names: dict[str, str] = {}
         self._short_competitor_aliases: dict[str, str] = {}
         self.reason_codes: list[str] = list(REASON_PHRASES)
         taxonomy = taxonomy or Taxonomy()
@@ -323,7 +322,6 @@ class Tagger:
                 else:
                     self._cues.add(stem_phrase(key), ("competitor", competitor.name))
                 competitor_keys.add(key)
-            self._competitor_names[competitor.name] = competitor.name
 
         for account in accounts:
             self._add_account(account, common, competitor_keys)
@@ -470,29 +468,36 @@ class Tagger:
 
     def names_in(self, text: str) -> tuple[set[int], set[str]]:
         """The accounts (ids) and competitors a message names, whatever it reports."""
-        reading = _Reading.of(text)
-        reading.read_cues(self._cues.scan(reading.stems))
-        rivals = {name for _, name, _ in reading.competitors}
-        rivals |= {
-            self._short_competitor_aliases[t.text]
-            for t in reading.tokens
-            if t.text in self._short_competitor_aliases
+        reading = self._read(text)
+        found = self._scan_accounts(reading)
+        return {i for f in found if len(f.ids) == 1 for i in f.ids}, {
+            name for _, name, _ in reading.competitors
         }
-        found = self._find_accounts(reading.plain, reading.tokens, reading.competitor_tokens())
-        return {i for f in found if len(f.ids) == 1 for i in f.ids}, rivals
 
-    # -- the message ---------------------------------------------------------------------------
-
-    def tag(self, text: str) -> TagResult:
-        """Tag one message (Slack markup allowed)."""
+    def _read(self, text: str) -> _Reading:
+        """A message with its cues, reasons and competitors found."""
         reading = _Reading.of(text)
         reading.read_cues(self._cues.scan(reading.stems))
         for i, token in enumerate(reading.tokens):  # competitors written as short capitals: "GS"
             name = self._short_competitor_aliases.get(token.text)
             if name:
                 reading.competitors.append((i, name, token.text))
-        if reading.competitors:  # the rival patterns need to know which of our accounts are named
+        return reading
+
+    def _scan_accounts(self, reading: _Reading) -> list[_Found]:
+        """The accounts the message names; scanned once, when first needed."""
+        if not reading.accounts_scanned:
             reading.found = self._find_accounts(reading.plain, reading.tokens, reading.competitor_tokens())
+            reading.accounts_scanned = True
+        return reading.found
+
+    # -- the message ---------------------------------------------------------------------------
+
+    def tag(self, text: str) -> TagResult:
+        """Tag one message (Slack markup allowed)."""
+        reading = self._read(text)
+        if reading.competitors:  # the rival patterns need to know which of our accounts are named
+            self._scan_accounts(reading)
         reading.read_patterns()
         reading.read_marks()
         reading.read_implementation_failures()
@@ -500,19 +505,13 @@ class Tagger:
         reading.read_notice()
         reading.read_emoji()
         kind = _decide_kind(reading.scores, reading.marked)
-        if kind is None:  # most chatter ends here, before the account scan
-            return TagResult(text, None, None, None, None, (), None, _confidence(None, reading.scores, False))
-        if not reading.competitors:
-            reading.found = self._find_accounts(reading.plain, reading.tokens, reading.competitor_tokens())
-        reading.settle_reasons()
-        if kind not in reading.marked and not _supported(reading, kind):
+        if kind is not None:  # most chatter stops before the account scan
+            self._scan_accounts(reading)
+            reading.settle_reasons()
             # An outcome is about a deal: an account, a rival or a name next to the words that
             # report it, or an amount. "We lost the pub quiz" and "my houseplants churned" are not.
-            kind = None
-        if kind is None:
-            return TagResult(text, None, None, None, None, (), None, _confidence(None, reading.scores, False))
-
-        kind = _apply_context(kind, reading)
+            supported = kind in reading.marked or _supported(reading, kind)
+            kind = _apply_context(kind, reading) if supported else None
         if kind is None:
             return TagResult(text, None, None, None, None, (), None, _confidence(None, reading.scores, False))
         _drop_reasons_that_restate_the_kind(kind, reading.reasons)
@@ -568,6 +567,7 @@ class _Reading:
     reasons: dict[str, str] = field(default_factory=dict)
     competitors: list[tuple[int, str, str]] = field(default_factory=list)
     found: list[_Found] = field(default_factory=list)  # accounts named in the message
+    accounts_scanned: bool = False
     marked: set[str] = field(default_factory=set)  # kinds stated by a hashtag or a CRM template
     kind_cues: list[tuple[int, str, float]] = field(default_factory=list)
     reason_spans: list[tuple[int, int, str]] = field(default_factory=list)

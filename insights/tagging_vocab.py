@@ -176,13 +176,10 @@ NEGATIVE_EMOJI = frozenset(
     "-1 thumbsdown worried weary tired_face red_circle no_entry warning sweat".split()
 )
 
-# Words that make a loss a renewal loss, and a win a customer win: the customer already exists.
+# Words that make a loss a renewal loss: the customer already exists.
 RENEWAL_CONTEXT = frozenset(
     "renewal renewals renew renewing renewed contract subscription customer customers account "
     "existing csm cs licence license licenses seats term".split()
-)
-EXISTING_CUSTOMER_CONTEXT = frozenset(
-    "existing customer current customer expansion upsell renewal renewed seats licenses".split()
 )
 
 # Words before a cue that make it not an outcome (within a few words, same clause).
