@@ -9,6 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +40,7 @@ from storage.models import Account, TaggingExample
 from storage.repositories import (
     AccountRepository,
     ImportRunRepository,
+    NoteRepository,
     TaggingExampleRepository,
     WorkspaceRepository,
 )
@@ -51,6 +53,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u20
 # key=value pairs in an ad-hoc check; a value runs until the next " key=" or the end.
 _PAIR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|.*?)(?=\s+[A-Za-z_][A-Za-z0-9_]*=|\s*$)")
 _IMPORT_BATCH = 5000
+OUTCOME_KINDS = ("win", "loss", "renewal_loss", "implementation_failure", "customer_win")
+RECENT_OUTCOMES = 3  # how many captured outcomes a fit answer lists
 # progress(phase, done, total): phase "read" counts file lines, "write" counts accounts saved.
 ImportProgress = Callable[[str, int, int], None]
 
@@ -72,6 +76,19 @@ class FitAnswer:
     fields: dict[str, Any]
     outcomes: dict[str, int] = field(default_factory=dict)
     tier_names: tuple[str, ...] = ()
+    recent: tuple[RecentOutcome, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecentOutcome:
+    """One captured outcome of an account, as a fit answer lists it."""
+
+    kind: str
+    posted_at: datetime
+    permalink: str | None
+    text: str
+    reasons: tuple[str, ...]
+    competitor: str | None
 
 
 @dataclass(frozen=True)
@@ -187,6 +204,15 @@ def fit_for(session_factory: SessionFactory, team_id: str, query: str, icp: ICPD
         repo = AccountRepository(session, team_id)
         account, how = resolve_account(repo, text)
         fields = account_fields(account)
+        notes = NoteRepository(session, team_id)
+        counts = notes.counts_by_kind(account.id)
+        recent = tuple(
+            RecentOutcome(
+                str(n.kind), n.posted_at if n.posted_at.tzinfo else n.posted_at.replace(tzinfo=UTC),
+                n.permalink, n.text, tuple(n.reasons or ()), n.competitor,
+            )
+            for n in notes.latest_for_account(account.id, RECENT_OUTCOMES)
+        )  # fmt: skip
     fit = score_account(fields, icp)
     shown = {k: v for k, v in fields.items() if v not in (None, "")}
     return FitAnswer(
@@ -197,7 +223,9 @@ def fit_for(session_factory: SessionFactory, team_id: str, query: str, icp: ICPD
         icp_version=icp.version,
         fit=fit,
         fields=shown,
+        outcomes={kind: counts[kind] for kind in OUTCOME_KINDS if kind in counts},
         tier_names=tuple(icp.tiers),
+        recent=recent,
     )
 
 
@@ -376,18 +404,28 @@ def record_corrections(
 
     The Slack app calls this when a person corrects a note; `icp-bot tag --learn` with a file.
     """
-    rows = [
-        {"text": c.text, "kind": c.kind, "account": c.account, "competitor": c.competitor,
-         "reasons": list(c.reasons), "source": source, "created_by": user_id}
-        for c in corrections
-    ]  # fmt: skip
+    rows = [correction_row(c, source, user_id) for c in corrections]
+    added, total = store_examples(session_factory, team_id, rows)
+    tagger = build_tagger(session_factory, team_id, taxonomy)
+    return LearningSummary(added, total, describe(tagger.learned, tagger))
+
+
+def store_examples(
+    session_factory: SessionFactory, team_id: str, rows: list[dict[str, Any]]
+) -> tuple[int, int]:
+    """Store labelled messages; returns (added, total). The bot refreshes its warm tagger itself."""
     with session_factory.begin() as session:
         WorkspaceRepository(session).get_or_create(team_id)
         repo = TaggingExampleRepository(session, team_id)
         added = repo.add_many(rows)
         total = repo.count()
-    tagger = build_tagger(session_factory, team_id, taxonomy)
-    return LearningSummary(added, total, describe(tagger.learned, tagger))
+    return added, total
+
+
+def correction_row(correction: Correction, source: str, user_id: str | None) -> dict[str, Any]:
+    return {"text": correction.text, "kind": correction.kind, "account": correction.account,
+            "competitor": correction.competitor, "reasons": list(correction.reasons),
+            "source": source, "created_by": user_id}  # fmt: skip
 
 
 def iter_accounts(session_factory: SessionFactory, team_id: str) -> Iterator[dict[str, Any]]:

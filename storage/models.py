@@ -148,3 +148,50 @@ class TaggingExample(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (Index("ix_tagging_examples_team_id", "team_id", "id"),)
+
+
+class Note(Base):
+    """A captured outcome: one Slack message (or CRM row, or form), tagged, confirmable, auditable.
+
+    Unique per workspace + channel + message ts, so Slack's retries and the message/app_mention
+    double can only ever find the note that is already there. A retracted note is kept for audit
+    and excluded from every number.
+    """
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("workspaces.team_id", ondelete="CASCADE"), nullable=False
+    )
+    channel: Mapped[str] = mapped_column(String(32), nullable=False)
+    ts: Mapped[str] = mapped_column(String(32), nullable=False)  # the message's Slack ts
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(32))  # a person, or the bot that posted it
+    permalink: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str | None] = mapped_column(String(30))
+    account: Mapped[str | None] = mapped_column(String(300))  # canonical name, or as written
+    account_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("accounts.id", ondelete="SET NULL"))
+    tier: Mapped[str | None] = mapped_column(String(20))  # the account's tier when captured
+    competitor: Mapped[str | None] = mapped_column(String(200))
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    amount: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    confidence: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="active")  # active | retracted
+    retracted_reason: Mapped[str | None] = mapped_column(String(30))  # deleted | not_an_outcome | edited
+    source: Mapped[str] = mapped_column(String(20), nullable=False, default="message")  # message|import|form
+    corrected_by: Mapped[str | None] = mapped_column(String(32))  # set once a person has labelled it
+    corrected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    confirmation_ts: Mapped[str | None] = mapped_column(String(32))  # the bot's reply, to update/delete
+    confirm_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("uq_notes_team_channel_ts", "team_id", "channel", "ts", unique=True),
+        Index("ix_notes_team_account", "team_id", "account_id"),
+        Index("ix_notes_team_posted_at", "team_id", "posted_at"),
+    )

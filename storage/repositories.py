@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, union, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, union, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.models import Account, AccountAlias, Base, ImportRun, TaggingExample, Workspace, utcnow
+from storage.models import Account, AccountAlias, Base, ImportRun, Note, TaggingExample, Workspace, utcnow
 
 ACCOUNTS_TABLE = Table("accounts", Base.metadata)  # the Core table behind the Account model
+NOTES_TABLE = Table("notes", Base.metadata)
 
 # The account columns a fit check, a listing or an import comparison reads.
 ACCOUNT_FIELDS = (
@@ -245,3 +248,99 @@ class TaggingExampleRepository:
     def count(self) -> int:
         query = select(func.count()).select_from(TaggingExample).where(TaggingExample.team_id == self.team_id)
         return int(self.session.scalar(query) or 0)
+
+
+class NoteRepository:
+    """Captured outcomes of one workspace, keyed by channel + message ts."""
+
+    def __init__(self, session: Session, team_id: str) -> None:
+        self.session = session
+        self.team_id = team_id
+
+    def insert_if_absent(self, values: dict[str, Any]) -> tuple[Note, bool]:
+        """Insert a note unless one exists for its channel + ts; return it and whether it is new.
+
+        ON CONFLICT DO NOTHING (SQLite and PostgreSQL) keeps concurrent deliveries of one message
+        from raising or from writing twice: the loser waits for the winner and finds its row.
+        """
+        now = utcnow()
+        row = {"created_at": now, "updated_at": now, **values, "team_id": self.team_id}
+        dialect = self.session.get_bind().dialect.name
+        table = NOTES_TABLE
+        statement: Any
+        if dialect == "postgresql":
+            statement = postgresql.insert(table).values(row).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            statement = sqlite.insert(table).values(row).on_conflict_do_nothing()
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise NotImplementedError(dialect)
+        new_id = self.session.execute(statement.returning(table.c.id)).scalar()
+        note = self.get(str(values["channel"]), str(values["ts"]))
+        if note is None:  # pragma: no cover - the row exists by now, whoever wrote it
+            raise RuntimeError("note vanished after insert")
+        return note, new_id is not None
+
+    def get(self, channel: str, ts: str) -> Note | None:
+        query = select(Note).where(Note.team_id == self.team_id, Note.channel == channel, Note.ts == ts)
+        return self.session.scalars(query).one_or_none()
+
+    def by_id(self, note_id: int) -> Note | None:
+        note = self.session.get(Note, note_id)
+        return note if note is not None and note.team_id == self.team_id else None
+
+    def claim_confirmation(self, note_id: int, now: datetime, stale_before: datetime) -> bool:
+        """Atomically take the right to post a note's confirmation.
+
+        True for exactly one caller while no confirmation exists, and again only when an earlier
+        claim went stale (its holder died before posting).
+        """
+        result = self.session.execute(
+            update(Note)
+            .where(
+                Note.id == note_id,
+                Note.team_id == self.team_id,
+                Note.confirmation_ts.is_(None),
+                or_(Note.confirm_claimed_at.is_(None), Note.confirm_claimed_at < stale_before),
+            )
+            .values(confirm_claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    def set_confirmation(self, note_id: int, ts: str | None) -> None:
+        """Record the confirmation's ts, or (None) release the claim so a retry may post it."""
+        values: dict[str, Any] = {"confirmation_ts": ts} if ts else {"confirm_claimed_at": None}
+        self.session.execute(
+            update(Note)
+            .where(Note.id == note_id, Note.team_id == self.team_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    def counts_by_kind(self, account_id: int) -> dict[str, int]:
+        query = (
+            select(Note.kind, func.count())
+            .where(self._active(), Note.account_id == account_id, Note.kind.is_not(None))
+            .group_by(Note.kind)
+        )
+        return {str(kind): int(n) for kind, n in self.session.execute(query)}
+
+    def latest_for_account(self, account_id: int, limit: int) -> list[Note]:
+        query = (
+            select(Note)
+            .where(self._active(), Note.account_id == account_id, Note.kind.is_not(None))
+            .order_by(Note.posted_at.desc(), Note.id.desc())
+            .limit(limit)
+        )
+        return list(self.session.scalars(query))
+
+    def iter_all(self, batch: int = 1000) -> Iterator[Note]:
+        query = select(Note).where(Note.team_id == self.team_id).order_by(Note.posted_at, Note.id)
+        yield from self.session.scalars(query.execution_options(yield_per=batch))
+
+    def count(self, *, active_only: bool = False) -> int:
+        condition = self._active() if active_only else Note.team_id == self.team_id
+        return int(self.session.scalar(select(func.count()).select_from(Note).where(condition)) or 0)
+
+    def _active(self) -> Any:
+        return and_(Note.team_id == self.team_id, Note.status == "active")
