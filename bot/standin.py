@@ -10,7 +10,22 @@ upload, and fails on demand: `rate_limit_next` answers HTTP 429 with Retry-After
         client.chat_postMessage(channel="C0DEALS", text="hi")
         assert slack.calls_to("chat.postMessage")[0].args["text"] == "hi"
 
-Socket Mode (apps.connections.open and its WebSocket) comes with the Slack app itself.
+Socket Mode is here too. `apps.connections.open` (with the app-level token) hands out a
+single-use `ws://127.0.0.1:<port>/link/?ticket=...` URL; the WebSocket server behind it greets
+each connection with Slack's `hello`, and tests push envelopes to the bot and read its acks:
+
+    with SlackStandIn() as slack:
+        web = WebClient(token=slack.token, base_url=slack.base_url)
+        client = SocketModeClient(app_token=slack.app_token, web_client=web)
+        client.connect()
+        assert slack.wait_connected()
+        envelope_id = slack.push_envelope("events_api", {"type": "event_callback", "event": {...}})
+        assert slack.wait_for_ack(envelope_id) == {"envelope_id": envelope_id}
+        client.close()
+
+`disconnect_sockets` sends Slack's `disconnect` message and closes the sockets, as Slack does
+before it restarts a server; `unacked` and `ack_errors` say what the bot left unanswered or
+answered wrongly.
 """
 
 from __future__ import annotations
@@ -20,6 +35,7 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -28,13 +44,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.sync.server import Server, ServerConnection, serve
+
+ENVELOPE_KINDS = ("events_api", "slash_commands", "interactive")
+
 
 @dataclass(frozen=True)
 class RecordedCall:
-    method: str  # "chat.postMessage", or "response_url" / "upload" for those endpoints
-    args: dict[str, Any]
+    method: str  # "chat.postMessage", or "response_url" / "upload" / "socket.connect" for those endpoints
+    args: dict[str, Any]  # for "socket.connect": the URL's query (ticket, app_id)
     headers: dict[str, str]
-    status: int
+    status: int  # HTTP status; for "socket.connect" 101 (hello sent) or 1008 (ticket refused, closed)
     at: float
 
 
@@ -53,6 +75,11 @@ class StandInState:
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)
     failures: dict[str, list[_Failure]] = field(default_factory=lambda: defaultdict(list))
+    tickets: set[str] = field(default_factory=set)  # issued by apps.connections.open, not used yet
+    sockets: list[ServerConnection] = field(default_factory=list)  # greeted and open, oldest first
+    envelopes: dict[str, dict[str, Any]] = field(default_factory=dict)  # pushed, by envelope_id
+    acks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ack_errors: list[str] = field(default_factory=list)
 
 
 def _parse_body(content_type: str, body: bytes, query: str) -> dict[str, Any]:
@@ -86,30 +113,37 @@ def _parse_body(content_type: str, body: bytes, query: str) -> dict[str, Any]:
 
 
 class SlackStandIn:
-    """A Slack Web API on 127.0.0.1 (a random free port unless one is given)."""
+    """A Slack Web API on 127.0.0.1 (a random free port unless one is given) and its Socket Mode side."""
+
+    app_id = "A0STANDIN"
 
     def __init__(
         self,
         *,
         port: int = 0,
         token: str = "xoxb-standin-token",
+        app_token: str = "xapp-1-A0STANDIN-1-standin",
         team_id: str = "T0STANDIN",
         team: str = "Stand-in Workspace",
         bot_user_id: str = "U0BOT",
         channels: dict[str, str] | None = None,
     ) -> None:
         self.token = token
+        self.app_token = app_token
         self.team_id = team_id
         self.team = team
         self.bot_user_id = bot_user_id
         self.channels = dict(channels or {"C0DEALS": "deals", "C0CHURN": "churn", "C0DIGEST": "icp-digest"})
         self.state = StandInState()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # notified on socket connects, closes and acks
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._socket_server: Server | None = None
+        self._socket_thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -122,12 +156,37 @@ class SlackStandIn:
         """What `WebClient(base_url=...)` takes (with the trailing slash it needs)."""
         return f"http://127.0.0.1:{self.port}/api/"
 
+    @property
+    def socket_port(self) -> int:
+        """The port of the Socket Mode WebSocket server (once started)."""
+        if self._socket_server is None:
+            raise RuntimeError("the Socket Mode server runs between start() and stop()")
+        return int(self._socket_server.socket.getsockname()[1])
+
     def start(self) -> SlackStandIn:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-standin", daemon=True)
+        self._socket_server = serve(
+            self._serve_socket, "127.0.0.1", 0, compression=None, close_timeout=2, open_timeout=5
+        )
+        self._socket_thread = threading.Thread(
+            target=self._socket_server.serve_forever, name="slack-standin-socket", daemon=True
+        )
+        self._socket_thread.start()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="slack-standin", daemon=True
+        )
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Close the WebSocket server and its connections (code 1001), then the Web API; join the threads."""
+        if self._socket_server is not None:
+            self._socket_server.shutdown()  # closes the open sockets and waits for their handlers
+            if self._socket_thread is not None:
+                self._socket_thread.join(timeout=5)
+            self._socket_server = self._socket_thread = None
+            with self._changed:
+                self.state.sockets.clear()
+                self._changed.notify_all()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -176,6 +235,90 @@ class SlackStandIn:
             )
         return ts
 
+    # -- Socket Mode: what tests look at and arrange -------------------------------------------------
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        """True once a socket is open and has been sent `hello`; False if none is within `timeout` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: bool(self.state.sockets), timeout)
+
+    def push_envelope(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        envelope_id: str | None = None,
+    ) -> str:
+        """Send an envelope to the most recently opened socket, as Slack does; returns its envelope_id.
+
+        `kind` is "events_api" (payload: the whole `event_callback` body), "slash_commands" (the
+        command's form fields as a dict of strings) or "interactive" (the `block_actions` /
+        `view_submission` object). Raises RuntimeError when no socket is open.
+        """
+        if kind not in ENVELOPE_KINDS:
+            raise ValueError(f"unknown envelope type {kind!r}: Slack sends {', '.join(ENVELOPE_KINDS)}")
+        envelope_id = envelope_id or str(uuid.uuid4())
+        envelope = {"envelope_id": envelope_id, "payload": payload, "type": kind,
+                    "accepts_response_payload": kind != "events_api",
+                    "retry_attempt": retry_attempt, "retry_reason": retry_reason}  # fmt: skip
+        with self._changed:
+            if envelope_id in self.state.envelopes:
+                raise ValueError(f"envelope {envelope_id} was pushed already (Slack's retries get new ids)")
+            if not self.state.sockets:
+                raise RuntimeError(
+                    "no Socket Mode connection is open: connect a SocketModeClient and wait_connected() first"
+                )
+            connection = self.state.sockets[-1]
+            self.state.envelopes[envelope_id] = envelope  # before sending: the ack may come back at once
+        try:
+            connection.send(json.dumps(envelope))
+        except ConnectionClosed as closed:
+            with self._changed:
+                del self.state.envelopes[envelope_id]
+            raise RuntimeError(f"the socket closed before envelope {envelope_id} was sent") from closed
+        return envelope_id
+
+    def wait_for_ack(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any] | None:
+        """The ack the client sent for `envelope_id` (`{"envelope_id": ..., "payload": ...}`), or None."""
+        with self._changed:
+            self._changed.wait_for(lambda: envelope_id in self.state.acks, timeout)
+            return self.state.acks.get(envelope_id)
+
+    @property
+    def acks(self) -> dict[str, dict[str, Any]]:
+        """The acks received so far, by envelope_id (the first one for each envelope)."""
+        with self._lock:
+            return dict(self.state.acks)
+
+    def unacked(self) -> list[str]:
+        """The envelope ids pushed and not acknowledged (yet), in the order they were pushed."""
+        with self._lock:
+            return [eid for eid in self.state.envelopes if eid not in self.state.acks]
+
+    @property
+    def ack_errors(self) -> list[str]:
+        """What the client sent that Slack would not take as an ack: not JSON, no or unknown
+        envelope_id, or a second ack for one envelope."""
+        with self._lock:
+            return list(self.state.ack_errors)
+
+    def disconnect_sockets(self, reason: str = "refresh_requested") -> None:
+        """Send Slack's `disconnect` message to every open socket and close them (code 1000).
+
+        A Socket Mode client then calls apps.connections.open again and reconnects.
+        """
+        with self._changed:
+            connections = list(self.state.sockets)
+            self.state.sockets.clear()  # no more envelopes for these
+            self._changed.notify_all()
+        message = json.dumps({"type": "disconnect", "reason": reason, "debug_info": {"host": "standin"}})
+        for connection in connections:
+            with contextlib.suppress(ConnectionClosed):
+                connection.send(message)
+            connection.close()
+
     # -- the API -----------------------------------------------------------------------------
 
     def _next_ts(self) -> str:
@@ -204,8 +347,13 @@ class SlackStandIn:
             if failure.status == 429:
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(failure.retry_after)}
             return 200, {"ok": False, "error": failure.error}, {}
-        if token != self.token:
-            return 200, {"ok": False, "error": "invalid_auth" if token else "not_authed"}, {}
+        if not token:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        wants_app_token = method == "apps.connections.open"  # the one method for the app-level token
+        if wants_app_token != token.startswith("xapp-"):
+            return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
+        if token != (self.app_token if wants_app_token else self.token):
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
         handler = getattr(self, "_api_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
@@ -239,6 +387,13 @@ class SlackStandIn:
         with self._lock:
             self.state.messages[channel].append(message)
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _api_apps_connections_open(self, _: dict[str, Any]) -> dict[str, Any]:
+        ticket = str(uuid.uuid4())
+        with self._lock:
+            self.state.tickets.add(ticket)
+        url = f"ws://127.0.0.1:{self.socket_port}/link/?ticket={ticket}&app_id={self.app_id}"
+        return {"ok": True, "url": url}
 
     def _api_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         return self._post(args)
@@ -365,6 +520,65 @@ class SlackStandIn:
                     }
                 )
         return {"ok": True, "files": shared}
+
+    # -- WebSocket ----------------------------------------------------------------------------
+
+    def _serve_socket(self, connection: ServerConnection) -> None:
+        """One Socket Mode connection (on its own thread): hello, then read acks until it closes."""
+        request = connection.request
+        url = urlsplit(request.path if request is not None else "")
+        query = dict(parse_qsl(url.query))
+        headers = dict(request.headers.raw_items()) if request is not None else {}
+        ticket = query.get("ticket", "")
+        with self._lock:
+            valid = url.path in ("/link", "/link/") and ticket in self.state.tickets
+            self.state.tickets.discard(ticket)  # single use
+        self._record("socket.connect", query, headers, 101 if valid else CloseCode.POLICY_VIOLATION)
+        if not valid:
+            connection.close(CloseCode.POLICY_VIOLATION, "invalid_ticket")
+            return
+        try:
+            with self._changed:
+                count = len(self.state.sockets) + 1
+            hello = {
+                "type": "hello",
+                "num_connections": count,
+                "debug_info": {"host": "standin", "approximate_connection_time": 18060},
+                "connection_info": {"app_id": self.app_id},
+            }
+            connection.send(json.dumps(hello))
+            with self._changed:
+                self.state.sockets.append(connection)
+                self._changed.notify_all()
+            for message in connection:
+                self._take_ack(message)
+        except ConnectionClosed:
+            pass  # clients may drop the TCP connection without a closing handshake
+        finally:
+            with self._changed:
+                if connection in self.state.sockets:
+                    self.state.sockets.remove(connection)
+                self._changed.notify_all()
+
+    def _take_ack(self, message: str | bytes) -> None:
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+        try:
+            ack = json.loads(text)
+        except json.JSONDecodeError:
+            ack = None
+        with self._changed:
+            envelope_id = ack.get("envelope_id") if isinstance(ack, dict) else None
+            if not isinstance(ack, dict):
+                self.state.ack_errors.append(f"not a JSON object: {text[:200]!r}")
+            elif not isinstance(envelope_id, str):
+                self.state.ack_errors.append(f"no envelope_id: {text[:200]!r}")
+            elif envelope_id not in self.state.envelopes:
+                self.state.ack_errors.append(f"ack for unknown envelope_id {envelope_id}")
+            elif envelope_id in self.state.acks:
+                self.state.ack_errors.append(f"second ack for envelope_id {envelope_id}")
+            else:
+                self.state.acks[envelope_id] = ack
+            self._changed.notify_all()
 
     # -- HTTP ------------------------------------------------------------------------------
 

@@ -220,7 +220,7 @@ def test_not_an_outcome_retracts_and_teaches_and_counts_exclude_it(
 ) -> None:
     a = capture_message(session_factory, TEAM, _message("Lost Contoso on price", "3.0"), tagger, config.icp)
     b = capture_message(
-        session_factory, TEAM, _message("Contoso expanded to 400 more seats, upsell signed", "4.0"), tagger, config.icp
+        session_factory, TEAM, _message("Contoso upsell signed, 400 seats", "4.0"), tagger, config.icp
     )
     assert a.note is not None and b.note is not None and a.note.account_id is not None
     before = outcomes_for_account(session_factory, TEAM, a.note.account_id)
