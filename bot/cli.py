@@ -108,6 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
         "name", nargs="+", help='account name, domain, or "Newco industry=Software employees=300"'
     )
     fit.add_argument("--json", action="store_true", help="print the contract's JSON")
+
+    run = sub.add_parser(
+        "run", help="the Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on /slack/events"
+    )
+    how = run.add_mutually_exclusive_group()
+    how.add_argument("--socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    how.add_argument("--http", action="store_true", help="HTTP: POST /slack/events, GET /healthz")
+    run.add_argument("--port", type=int, default=None, help="HTTP port (default: $PORT, else 3000)")
+    run.add_argument("--host", default="0.0.0.0", help="HTTP address to listen on (default: 0.0.0.0)")
+
+    notes = sub.add_parser("notes", help="captured outcomes")
+    notes_sub = notes.add_subparsers(dest="notes_command", metavar="ACTION")
+    export = notes_sub.add_parser("export", help="every captured outcome, one JSON object per line")
+    export.add_argument("--json", action="store_true", help="JSON lines (the default and only format)")
     return parser
 
 
@@ -377,7 +391,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.dir) if args.dir else None)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.app import build_bot, choose_mode, run_socket_mode
+    from bot.server import serve_http
+
+    settings = _settings(args)
+    mode = choose_mode(settings, "socket" if args.socket else "http" if args.http else None)
+    port = args.port if args.port is not None else _port_from_env()
+    if not 0 < port < 65536:
+        raise UserError(f"--port must be between 1 and 65535, not {port}")
+    logging.getLogger().setLevel(
+        settings.log_level if settings.log_level in logging.getLevelNamesMapping() else "INFO"
+    )
+    bot = build_bot(settings, mode=mode)
+    if mode == "socket":
+        run_socket_mode(bot, settings.slack_app_token or "")
+    else:
+        serve_http(bot, host=args.host, port=port)
+    return EXIT_OK
+
+
+def _port_from_env() -> int:
+    raw = os.environ.get("PORT") or "3000"
+    if not raw.isdigit():
+        raise UserError(f"PORT must be a number, not '{raw}'")
+    return int(raw)
+
+
+def cmd_notes_export(args: argparse.Namespace) -> int:
+    from bot.render import note_json
+    from insights.capture import iter_notes
+
+    ctx = _context(args)
+    out = sys.stdout
+    for note in iter_notes(ctx.session_factory, ctx.team_id):
+        out.write(json.dumps(note_json(note), ensure_ascii=False) + "\n")
+    out.flush()
+    return EXIT_OK
+
+
 COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace], int]] = {
+    ("run", None): cmd_run,
+    ("notes", "export"): cmd_notes_export,
     ("demo", None): cmd_demo,
     ("init", None): cmd_init,
     ("config", "check"): cmd_config_check,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,11 @@ from typing import Any
 import jinja2
 
 import templates
+from insights.capture import NoteView
 from insights.errors import AccountNotFoundError
 from insights.service import FitAnswer, FitOverview
 from insights.tag_eval import EvalReport
-from insights.tagging import TagResult
+from insights.tagging import TagResult, slack_to_plain
 
 _TERMINAL_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _MARKS = {True: "✓", False: "✗", None: "?"}
@@ -38,6 +40,60 @@ def _number(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
 
 
+KIND_LABELS = {
+    "win": "Win",
+    "loss": "Loss",
+    "renewal_loss": "Renewal loss",
+    "implementation_failure": "Implementation failure",
+    "customer_win": "Customer win",
+}
+_CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def kind_label(kind: str | None) -> str:
+    return KIND_LABELS.get(kind or "", "Not an outcome")
+
+
+def reason_label(code: str) -> str:
+    return escape_mrkdwn(code.replace("_", " "))
+
+
+def money(amount: dict[str, Any] | None) -> str:
+    """{"value": 48000, "currency": "USD", "unit": "arr"} -> "$48k ARR"."""
+    if not amount:
+        return ""
+    value = float(amount.get("value") or 0)
+    currency = str(amount.get("currency") or "")
+    sign = _CURRENCY_SIGNS.get(currency, "")
+    if value >= 1_000_000:
+        shown = f"{value / 1_000_000:.1f}".removesuffix(".0") + "M"
+    elif value >= 1_000:
+        shown = f"{value / 1_000:.1f}".removesuffix(".0") + "k"
+    else:
+        shown = f"{value:,.0f}"
+    text = f"{sign}{shown}" if sign else f"{shown} {currency}".strip()
+    unit = amount.get("unit")
+    return escape_mrkdwn(f"{text} {str(unit).upper()}" if unit else text)
+
+
+def day(value: datetime) -> str:
+    return f"{value:%b} {value.day}, {value.year}"
+
+
+def snippet(text: str, limit: int = 90) -> str:
+    """A message's first words as plain text (Slack markup removed), for a one-line quote."""
+    plain = " ".join(slack_to_plain(text).split())
+    return plain if len(plain) <= limit else plain[: limit - 1].rstrip() + "…"
+
+
+def link(url: str | None, label: str) -> str:
+    """A mrkdwn link whose label is escaped; a missing or odd URL leaves the label alone."""
+    safe = escape_mrkdwn(label).replace("|", "¦")
+    if not url or any(ch in url for ch in "<>| \n"):
+        return safe
+    return f"<{url}|{safe}>"
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -51,6 +107,12 @@ def environment() -> jinja2.Environment:
     env.filters["mrkdwn"] = escape_mrkdwn
     env.filters["term"] = terminal_safe
     env.filters["number"] = _number
+    env.filters["kind_label"] = kind_label
+    env.filters["reason_label"] = reason_label
+    env.filters["money"] = money
+    env.filters["day"] = day
+    env.filters["snippet"] = snippet
+    env.globals["link"] = link
     env.globals["mark"] = lambda matched: _MARKS[matched]
     return env
 
@@ -126,6 +188,33 @@ def tag_json(result: TagResult) -> dict[str, Any]:
         "confidence": result.confidence,
         "amount": asdict(result.amount) if result.amount else None,
         "evidence": [asdict(e) for e in result.evidence],
+    }
+
+
+def note_json(note: NoteView) -> dict[str, Any]:
+    """The contract's `notes export` shape: the `tag` keys plus where, who, when and status."""
+    return {
+        "id": note.id,
+        "text": note.text,
+        "kind": note.kind,
+        "account": note.account,
+        "competitor": note.competitor,
+        "reasons": list(note.reasons),
+        "confidence": note.confidence,
+        "channel": note.channel,
+        "ts": note.ts,
+        "user": note.user,
+        "created_at": note.created_at.isoformat(),
+        "status": note.status,
+        "source": note.source,
+        "account_id": note.account_id,
+        "tier": note.tier,
+        "amount": note.amount,
+        "thread_ts": note.thread_ts,
+        "permalink": note.permalink,
+        "posted_at": note.posted_at.isoformat(),
+        "retracted_reason": note.retracted_reason,
+        "corrected_by": note.corrected_by,
     }
 
 

@@ -19,13 +19,17 @@ def bundled_resource(name: str) -> Path:
     return Path(str(resources.files("bot") / "resources" / name))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     database_url: str
     config_path: Path
     config_is_bundled: bool
     team_id: str | None
     log_level: str
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str | None = None
 
     @classmethod
     def from_env(cls, *, config: str | None = None, team: str | None = None) -> Settings:
@@ -44,4 +48,17 @@ class Settings:
             config_is_bundled=bundled,
             team_id=team or os.environ.get("ICP_BOT_TEAM_ID") or None,
             log_level=(os.environ.get("ICP_BOT_LOG_LEVEL") or "INFO").upper(),
+            slack_bot_token=_secret("SLACK_BOT_TOKEN"),
+            slack_signing_secret=_secret("SLACK_SIGNING_SECRET"),
+            slack_app_token=_secret("SLACK_APP_TOKEN"),
+            slack_api_url=(os.environ.get("SLACK_API_URL") or "").strip() or None,
         )
+
+    def __repr__(self) -> str:  # secrets never reach a log line or a traceback
+        hidden = {"slack_bot_token", "slack_signing_secret", "slack_app_token"}
+        shown = ", ".join(f"{k}={'***' if k in hidden and v else v!r}" for k, v in self.__dict__.items())
+        return f"Settings({shown})"
+
+
+def _secret(name: str) -> str | None:
+    return (os.environ.get(name) or "").strip() or None

@@ -24,8 +24,10 @@ each connection with Slack's `hello`, and tests push envelopes to the bot and re
         client.close()
 
 `disconnect_sockets` sends Slack's `disconnect` message and closes the sockets, as Slack does
-before it restarts a server; `unacked` and `ack_errors` say what the bot left unanswered or
-answered wrongly.
+before it restarts a server; `close_sockets` closes them without it. `unacked` and `ack_errors`
+say what the bot left unanswered or answered wrongly. Every connect is recorded in `calls` as
+"socket.connect". (slack-sdk's builtin client takes up to 4 s to close() while connected; the
+tests show how to close it at once.)
 """
 
 from __future__ import annotations
@@ -309,15 +311,27 @@ class SlackStandIn:
 
         A Socket Mode client then calls apps.connections.open again and reconnects.
         """
+        message = json.dumps({"type": "disconnect", "reason": reason, "debug_info": {"host": "standin"}})
+        self._close_sockets(message, CloseCode.NORMAL_CLOSURE, "")
+
+    def close_sockets(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
+        """Close every open socket without a `disconnect` message first (a server going away).
+
+        Returns once the clients have answered or dropped the connection. slack-sdk's builtin
+        client does not reconnect at once then: its monitor notices within `ping_interval`.
+        """
+        self._close_sockets(None, code, reason)
+
+    def _close_sockets(self, message: str | None, code: int, reason: str) -> None:
         with self._changed:
             connections = list(self.state.sockets)
             self.state.sockets.clear()  # no more envelopes for these
             self._changed.notify_all()
-        message = json.dumps({"type": "disconnect", "reason": reason, "debug_info": {"host": "standin"}})
         for connection in connections:
-            with contextlib.suppress(ConnectionClosed):
-                connection.send(message)
-            connection.close()
+            if message is not None:
+                with contextlib.suppress(ConnectionClosed):
+                    connection.send(message)
+            connection.close(code, reason)
 
     # -- the API -----------------------------------------------------------------------------
 

@@ -201,18 +201,34 @@ def fit_for(session_factory: SessionFactory, team_id: str, query: str, icp: ICPD
             tier_names=tuple(icp.tiers),
         )
     with session_factory() as session:
-        repo = AccountRepository(session, team_id)
-        account, how = resolve_account(repo, text)
-        fields = account_fields(account)
-        notes = NoteRepository(session, team_id)
-        counts = notes.counts_by_kind(account.id)
-        recent = tuple(
-            RecentOutcome(
-                str(n.kind), n.posted_at if n.posted_at.tzinfo else n.posted_at.replace(tzinfo=UTC),
-                n.permalink, n.text, tuple(n.reasons or ()), n.competitor,
-            )
-            for n in notes.latest_for_account(account.id, RECENT_OUTCOMES)
-        )  # fmt: skip
+        account, how = resolve_account(AccountRepository(session, team_id), text)
+        return _account_answer(session, team_id, text, account, how, icp=icp)
+
+
+def fit_for_account_id(
+    session_factory: SessionFactory, team_id: str, account_id: int, icp: ICPDefinition
+) -> FitAnswer:
+    """The fit of an account picked by id (a suggestion button, a shared answer)."""
+    with session_factory() as session:
+        found = AccountRepository(session, team_id).by_ids([account_id])
+        if not found:
+            raise QueryError("that account is no longer in the workspace; it may have been re-imported")
+        return _account_answer(session, team_id, found[0].name, found[0], "name", icp=icp)
+
+
+def _account_answer(
+    session: Session, team_id: str, text: str, account: Account, how: MatchedFrom | str, *, icp: ICPDefinition
+) -> FitAnswer:
+    fields = account_fields(account)
+    notes = NoteRepository(session, team_id)
+    counts = notes.counts_by_kind(account.id)
+    recent = tuple(
+        RecentOutcome(
+            str(n.kind), n.posted_at if n.posted_at.tzinfo else n.posted_at.replace(tzinfo=UTC),
+            n.permalink, n.text, tuple(n.reasons or ()), n.competitor,
+        )
+        for n in notes.latest_for_account(account.id, RECENT_OUTCOMES)
+    )  # fmt: skip
     fit = score_account(fields, icp)
     shown = {k: v for k, v in fields.items() if v not in (None, "")}
     return FitAnswer(
@@ -432,3 +448,15 @@ def iter_accounts(session_factory: SessionFactory, team_id: str) -> Iterator[dic
     """Every account of a workspace as a dict of its stored fields (for export and tests)."""
     with session_factory() as session:
         yield from AccountRepository(session, team_id).iter_fields()
+
+
+def tagging_data_version(session_factory: SessionFactory, team_id: str) -> tuple[object, ...]:
+    """Changes whenever what a tagger is built from changes (accounts, aliases, corrections).
+
+    A running bot compares it now and then to know when to rebuild its warm tagger.
+    """
+    with session_factory() as session:
+        return (
+            *AccountRepository(session, team_id).version(),
+            TaggingExampleRepository(session, team_id).count(),
+        )

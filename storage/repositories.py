@@ -57,6 +57,10 @@ class AccountRepository:
         self.session = session
         self.team_id = team_id
 
+    def version(self) -> tuple[object, ...]:
+        """Counts and high-water marks that change whenever accounts or aliases change."""
+        return _account_version(self.session, self.team_id)
+
     def count(self) -> int:
         query = select(func.count()).select_from(Account).where(Account.team_id == self.team_id)
         return int(self.session.scalar(query) or 0)
@@ -248,6 +252,18 @@ class TaggingExampleRepository:
     def count(self) -> int:
         query = select(func.count()).select_from(TaggingExample).where(TaggingExample.team_id == self.team_id)
         return int(self.session.scalar(query) or 0)
+
+
+def _account_version(session: Session, team_id: str) -> tuple[object, ...]:
+    accounts = session.execute(
+        select(func.count(), func.max(Account.id), func.max(Account.updated_at)).where(
+            Account.team_id == team_id
+        )
+    ).one()
+    aliases = session.execute(
+        select(func.count(), func.max(AccountAlias.id)).where(AccountAlias.team_id == team_id)
+    ).one()
+    return (*accounts, *aliases)
 
 
 class NoteRepository:

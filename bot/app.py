@@ -1,0 +1,271 @@
+"""The composition root of the Slack app: settings -> engine -> services -> Bolt App -> scheduler.
+
+    bot = build_bot(Settings.from_env(), mode="http")
+    serve_http(bot, port=3000)        # or run_socket_mode(bot)
+
+Everything the listeners need is built here once (the warm tagger, the channel directory, the
+Web API client with its retry handlers) and passed in; nothing is looked up from globals.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from types import FrameType
+from typing import Literal
+from urllib.error import URLError
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from sqlalchemy.exc import DBAPIError
+
+from bot.context import AppContext, build_context, database_error
+from bot.listeners import register_all
+from bot.services import BotServices, CaptureChannels, TaggerHolder, explain_slack_error
+from bot.settings import Settings
+from insights.errors import UserError
+from insights.service import build_tagger, tagging_data_version
+from storage.repositories import WorkspaceRepository
+
+log = logging.getLogger("icp_bot")
+
+Mode = Literal["http", "socket"]
+SLACK_API_URL = "https://slack.com/api/"
+TAGGER_REFRESH_MINUTES = 10
+
+
+class StartupError(UserError):
+    """The bot cannot start: a missing or malformed setting, or Slack refused the token."""
+
+
+@dataclass
+class Bot:
+    app: App
+    services: BotServices
+    scheduler: BackgroundScheduler
+    mode: Mode
+
+    def start_scheduler(self) -> None:
+        if not self.scheduler.running:
+            self.scheduler.start()
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.services.ctx.engine.dispose()
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings checks: refuse to start with a message that names the variable to set
+
+
+_TOKEN_SHAPES = {
+    "SLACK_BOT_TOKEN": (
+        "xoxb-",
+        "the Bot User OAuth Token (xoxb-…) from your app's OAuth & Permissions page",
+    ),
+    "SLACK_APP_TOKEN": (
+        "xapp-",
+        "an app-level token (xapp-…) with connections:write, from Basic Information",
+    ),
+}
+
+
+def _check_token(name: str, value: str | None) -> str:
+    prefix, where = _TOKEN_SHAPES[name]
+    if not value:
+        raise StartupError(f"{name} is not set: set it to {where}")
+    if not value.startswith(prefix) or re.search(r"\s", value) or len(value) < len(prefix) + 8:
+        shown = value[:5] + "…" if len(value) > 5 else value
+        raise StartupError(f"{name} does not look like a token (it starts with '{shown}'): set it to {where}")
+    return value
+
+
+def check_slack_settings(settings: Settings, mode: Mode) -> None:
+    _check_token("SLACK_BOT_TOKEN", settings.slack_bot_token)
+    if mode == "socket":
+        _check_token("SLACK_APP_TOKEN", settings.slack_app_token)
+    else:
+        secret = settings.slack_signing_secret
+        if not secret:
+            raise StartupError(
+                "SLACK_SIGNING_SECRET is not set: HTTP mode needs the Signing Secret from your app's "
+                "Basic Information page (or set SLACK_APP_TOKEN to use Socket Mode instead)"
+            )
+        if re.search(r"\s", secret) or len(secret) < 16:
+            raise StartupError(
+                "SLACK_SIGNING_SECRET does not look like a signing secret (32 hex characters on the app's "
+                "Basic Information page)"
+            )
+    url = settings.slack_api_url
+    if url and not re.match(r"^https?://[^\s/]+", url):
+        raise StartupError(f"SLACK_API_URL must be an http(s) URL like https://slack.com/api/, not '{url}'")
+
+
+def choose_mode(settings: Settings, requested: Mode | None) -> Mode:
+    """Socket Mode when asked for or when SLACK_APP_TOKEN is set; HTTP otherwise."""
+    if requested is not None:
+        return requested
+    return "socket" if settings.slack_app_token else "http"
+
+
+def make_web_client(settings: Settings) -> WebClient:
+    """The Web API client: SLACK_API_URL (with the trailing slash slack-sdk needs) and retries on
+    connection errors, 429 + Retry-After and 5xx answers."""
+    base_url = (settings.slack_api_url or SLACK_API_URL).rstrip("/") + "/"
+    return WebClient(
+        token=settings.slack_bot_token,
+        base_url=base_url,
+        timeout=15,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=4),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def _who_am_i(client: WebClient) -> dict[str, str]:
+    try:
+        me = client.auth_test()
+    except SlackApiError as error:
+        raise StartupError(
+            f"Slack refused SLACK_BOT_TOKEN at start: {explain_slack_error(error, 'the app')}"
+        ) from None
+    except (URLError, OSError) as error:
+        raise StartupError(
+            f"cannot reach Slack's Web API at {client.base_url}: {getattr(error, 'reason', error)}; "
+            "check the network or SLACK_API_URL"
+        ) from None
+    return {k: str(me.get(k) or "") for k in ("team_id", "team", "user_id", "bot_id", "url")}
+
+
+def _data_team(ctx: AppContext, settings: Settings, slack_team: str, slack_team_name: str) -> str:
+    """The workspace whose data the bot serves: ICP_BOT_TEAM_ID, else the only workspace in the
+    database (accounts imported with the CLI before Slack was connected), else Slack's team."""
+    if settings.team_id:
+        return settings.team_id
+    with ctx.session_factory.begin() as session:
+        repo = WorkspaceRepository(session)
+        teams = repo.team_ids()
+        if len(teams) == 1:
+            return teams[0]
+        if len(teams) > 1 and slack_team not in teams:
+            raise StartupError(
+                f"this database serves several workspaces ({', '.join(teams[:5])}) and none is the Slack "
+                f"team {slack_team}; choose one with ICP_BOT_TEAM_ID"
+            )
+        repo.get_or_create(slack_team, slack_team_name or None)
+    return slack_team
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the app
+
+
+def _drop_token_unused_warning(record: logging.LogRecord) -> bool:
+    """Bolt warns that SLACK_BOT_TOKEN "will be unused" when a client is passed: the client holds it."""
+    return "will be unused" not in record.getMessage()
+
+
+def build_bot(
+    settings: Settings,
+    *,
+    mode: Mode,
+    process_before_response: bool = False,
+    client: WebClient | None = None,
+) -> Bot:
+    """Everything the running bot needs, checked before anything is served."""
+    check_slack_settings(settings, mode)
+    ctx = build_context(settings)
+    client = client or make_web_client(settings)
+    me = _who_am_i(client)
+    try:
+        team_id = _data_team(ctx, settings, me["team_id"], me["team"])
+    except DBAPIError as exc:
+        raise database_error(settings.database_url, exc) from None
+    ctx = AppContext(ctx.settings, ctx.engine, ctx.session_factory, ctx.config, team_id)
+    started = time.perf_counter()
+    tagger = TaggerHolder(
+        lambda: build_tagger(ctx.session_factory, team_id, ctx.config.taxonomy),
+        lambda: tagging_data_version(ctx.session_factory, team_id),
+    )
+    log.info("tagger ready in %.1f s", time.perf_counter() - started)
+    capture = ctx.config.capture
+    services = BotServices(
+        ctx=ctx,
+        client=client,
+        tagger=tagger,
+        channels=CaptureChannels(list(capture.channels), client),
+        workspace_url=me["url"] or "https://slack.com/",
+        bot_user_id=me["user_id"],
+        confirm_mode=capture.confirm,
+        allowed_bots=frozenset(b.lower() for b in capture.bots),
+    )
+    bolt_logger = logging.getLogger("icp_bot.bolt")
+    bolt_logger.addFilter(_drop_token_unused_warning)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret or "",
+        request_verification_enabled=mode == "http",
+        process_before_response=process_before_response,
+        ignoring_self_events_enabled=True,
+        logger=bolt_logger,
+    )
+    register_all(app, services)
+    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+    scheduler.add_job(
+        tagger.refresh,
+        "interval",
+        minutes=TAGGER_REFRESH_MINUTES,
+        kwargs={"only_if_changed": True},
+        id="tagger-refresh",
+    )
+    return Bot(app, services, scheduler, mode)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _: FrameType | None) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+
+def run_socket_mode(bot: Bot, app_token: str) -> None:
+    """Connect over Socket Mode and serve until SIGTERM/SIGINT."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    handler = SocketModeHandler(bot.app, app_token, logger=logging.getLogger("icp_bot.socket"))
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    try:
+        handler.connect()  # type: ignore[no-untyped-call]
+    except SlackApiError as error:
+        raise StartupError(
+            f"Slack refused SLACK_APP_TOKEN: {explain_slack_error(error, 'the app')}"
+        ) from None
+    bot.start_scheduler()
+    log.info("icp-bot is running in Socket Mode (workspace data: %s)", bot.services.team_id)
+    try:
+        stop.wait()
+    finally:
+        handler.close()  # type: ignore[no-untyped-call]
+        bot.shutdown()

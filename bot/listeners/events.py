@@ -1,0 +1,167 @@
+"""Channel messages: capture outcomes, follow edits and deletes, and answer mentions.
+
+Slack may deliver a message several times (retries, Socket Mode redeliveries, and the message +
+app_mention double for a message that mentions the bot). Storage is idempotent on workspace +
+channel + ts and the confirmation is claimed atomically, so every copy can be handled the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.services import BotServices
+from insights.capture import IncomingMessage, capture_message, delete_message, edit_message
+
+log = logging.getLogger("icp_bot")
+
+# Message subtypes that carry something a person wrote; joins, topic changes and the like do not.
+CAPTURED_SUBTYPES = frozenset({None, "bot_message", "thread_broadcast", "file_share"})
+_ID = re.compile(r"^[A-Z0-9]{2,30}$")
+
+
+def _incoming(
+    services: BotServices, channel: str, message: dict[str, Any], event_id: str | None
+) -> IncomingMessage:
+    ts = str(message.get("ts") or "")
+    thread_ts = str(message.get("thread_ts") or "") or None
+    return IncomingMessage(
+        channel=channel,
+        ts=ts,
+        text=str(message.get("text") or ""),
+        user=str(message.get("user") or message.get("bot_id") or "") or None,
+        thread_ts=thread_ts if thread_ts != ts else None,
+        permalink=services.permalink(channel, ts, thread_ts),
+        event_id=event_id,
+    )
+
+
+def _from_allowed_author(services: BotServices, message: dict[str, Any]) -> bool:
+    """People, always; other bots only when icp.yml names them (capture.bots)."""
+    if not message.get("bot_id") and message.get("subtype") != "bot_message":
+        return True
+    if message.get("bot_id") == services.bot_user_id or message.get("user") == services.bot_user_id:
+        return False
+    profile = message.get("bot_profile") or {}
+    names = {str(message.get(k) or "").lower() for k in ("bot_id", "username")}
+    names |= {str(profile.get(k) or "").lower() for k in ("name", "id", "app_id")}
+    return bool(names & services.allowed_bots)
+
+
+def _capturable(services: BotServices, event: dict[str, Any], message: dict[str, Any]) -> str | None:
+    """The channel to capture from, or None when the message is not ours to capture."""
+    channel = str(event.get("channel") or "")
+    if not _ID.match(channel) or not message.get("ts") or message.get("hidden"):
+        return None
+    if channel not in services.channels or not _from_allowed_author(services, message):
+        return None
+    return channel
+
+
+def handle_message(event: dict[str, Any], body: dict[str, Any], services: BotServices) -> None:
+    if event.get("subtype") not in CAPTURED_SUBTYPES:
+        return
+    channel = _capturable(services, event, event)
+    if channel is None:
+        return
+    incoming = _incoming(services, channel, event, body.get("event_id"))
+    result = capture_message(
+        services.ctx.session_factory,
+        services.team_id,
+        incoming,
+        services.tagger.current,
+        services.ctx.config.icp,
+    )
+    if result.action != "ignored":
+        log.info("message %s in %s: %s", incoming.ts, services.channels.name_of(channel), result.action)
+    if result.confirm and result.note is not None:
+        services.post_confirmation(result.note)
+
+
+def handle_message_changed(event: dict[str, Any], body: dict[str, Any], services: BotServices) -> None:
+    message = event.get("message") or {}
+    if not isinstance(message, dict):
+        return
+    if message.get("subtype") == "tombstone":  # a thread parent deleted while it has replies
+        handle_message_deleted({"channel": event.get("channel"), "deleted_ts": message.get("ts")}, services)
+        return
+    channel = _capturable(services, event, message)
+    if channel is None:
+        return
+    incoming = _incoming(services, channel, message, body.get("event_id"))
+    result = edit_message(
+        services.ctx.session_factory,
+        services.team_id,
+        incoming,
+        services.tagger.current,
+        services.ctx.config.icp,
+    )
+    if result.action == "unchanged" or result.note is None:
+        return
+    log.info("edited message %s in %s: %s", incoming.ts, services.channels.name_of(channel), result.action)
+    if result.action == "retracted":
+        services.withdraw_confirmation(result.note)
+    elif result.confirm:
+        services.post_confirmation(result.note)
+    else:
+        services.update_confirmation(result.note)
+
+
+def handle_message_deleted(event: dict[str, Any], services: BotServices) -> None:
+    channel, ts = str(event.get("channel") or ""), str(event.get("deleted_ts") or "")
+    if not channel or not ts:
+        return
+    result = delete_message(services.ctx.session_factory, services.team_id, channel, ts)
+    if result.action == "retracted" and result.note is not None:
+        log.info("deleted message %s in %s: note retracted", ts, services.channels.name_of(channel))
+        services.withdraw_confirmation(result.note)
+
+
+def handle_app_mention(
+    event: dict[str, Any], body: dict[str, Any], client: WebClient, services: BotServices
+) -> None:
+    """In a capture channel a mention is the message's twin; elsewhere the bot says what it does."""
+    channel = str(event.get("channel") or "")
+    if channel in services.channels:
+        handle_message(event, body, services)
+        return
+    if not _ID.match(channel) or not event.get("ts"):
+        return
+    where = (
+        ", ".join(services.channels.name_of(c) for c in sorted(services.channels.ids())) or "no channel yet"
+    )
+    client.chat_postMessage(
+        channel=channel,
+        thread_ts=str(event.get("thread_ts") or event["ts"]),
+        text=(
+            f"I capture win/loss notes in {where}, and `/icp-fit Acme Corp` tells you how well an "
+            "account fits our ICP (only you see the answer)."
+        ),
+    )
+
+
+def register(app: App, services: BotServices) -> None:
+    # Bolt runs the first listener that matches, so the subtype listeners come first.
+    @app.event({"type": "message", "subtype": "message_changed"})
+    def message_changed(event: dict[str, Any], body: dict[str, Any]) -> None:
+        handle_message_changed(event, body, services)
+
+    @app.event({"type": "message", "subtype": "message_deleted"})
+    def message_deleted(event: dict[str, Any]) -> None:
+        handle_message_deleted(event, services)
+
+    @app.event("message")
+    def message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        handle_message(event, body, services)
+
+    @app.event("app_mention")
+    def app_mention(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
+        handle_app_mention(event, body, client, services)
+
+    @app.event(re.compile(".*"))
+    def any_other_event() -> None:
+        """Events the app did not ask for (or Slack adds later) are acknowledged and dropped."""

@@ -1,0 +1,93 @@
+"""HTTP mode: Slack's requests on POST /slack/events, a health check on GET /healthz, served by
+waitress (a production WSGI server: thread pool, request size limits, no debug reloader)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from sqlalchemy import text
+
+from bot.app import Bot
+
+log = logging.getLogger("icp_bot")
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+MAX_BODY = 1_000_000  # bytes; Slack's largest payloads (a 40,000-character message) are far below
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def _json(start_response: StartResponse, status: str, payload: dict[str, Any]) -> list[bytes]:
+    body = json.dumps(payload).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def make_wsgi_app(bot: Bot) -> WSGIApp:
+    slack = SlackRequestHandler(bot.app, path=EVENTS_PATH)
+    engine = bot.services.ctx.engine
+
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == HEALTH_PATH and method in {"GET", "HEAD"}:
+            try:
+                with engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+            except Exception as exc:
+                log.warning("health check: the database is unavailable: %s", type(exc).__name__)
+                return _json(
+                    start_response, "503 Service Unavailable", {"ok": False, "database": "unavailable"}
+                )
+            return _json(start_response, "200 OK", {"ok": True, "database": "ok", "mode": bot.mode})
+        if path == EVENTS_PATH:
+            if method != "POST":
+                return _json(start_response, "405 Method Not Allowed", {"ok": False, "error": "use POST"})
+            return slack(environ, start_response)
+        return _json(start_response, "404 Not Found", {"ok": False, "error": "not found"})
+
+    return application
+
+
+def serve_http(bot: Bot, *, host: str = "0.0.0.0", port: int = 3000, threads: int = 8) -> None:
+    """Serve until SIGTERM/SIGINT, then finish in-flight requests and stop."""
+    from waitress.server import create_server
+
+    server = create_server(
+        make_wsgi_app(bot),
+        host=host,
+        port=port,
+        threads=threads,
+        max_request_body_size=MAX_BODY,
+        ident="icp-bot",
+        clear_untrusted_proxy_headers=True,
+    )
+    stopping = threading.Event()
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stopping.set()
+        server.close()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    bot.start_scheduler()
+    log.info(
+        "icp-bot is listening on http://%s:%s%s (health: %s; workspace data: %s)",
+        host, server.effective_port, EVENTS_PATH, HEALTH_PATH, bot.services.team_id,
+    )  # fmt: skip
+    try:
+        server.run()
+    except OSError:
+        if not stopping.is_set():
+            raise
+    finally:
+        bot.shutdown()

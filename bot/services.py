@@ -1,0 +1,251 @@
+"""What the listeners share, built once by the composition root (bot.app).
+
+No live database session lives here: listeners run on Bolt's worker threads after the ack, so
+they get the session factory and open their own transactions through the use cases.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.blocks import confirmation_message
+from bot.context import AppContext
+from insights.capture import NoteView, record_confirmation
+from insights.tagging import Tagger
+
+log = logging.getLogger("icp_bot")
+
+# The fix a person can make for each Web API error the bot meets in practice.
+_FIXES = {
+    "not_in_channel": "invite the bot to {channel} (/invite @icp-bot)",
+    "channel_not_found": "invite the bot to {channel}, or check capture.channels in icp.yml",
+    "is_archived": "{channel} is archived; remove it from capture.channels in icp.yml",
+    "user_not_in_channel": "the person is no longer in {channel}",
+    "missing_scope": "add the missing scope to the app (manifest.yml) and reinstall it",
+    "not_allowed_token_type": "SLACK_BOT_TOKEN must be a bot token (xoxb-)",
+    "invalid_auth": "SLACK_BOT_TOKEN was revoked or is wrong; copy it again from the app's OAuth page",
+    "account_inactive": "SLACK_BOT_TOKEN was revoked or is wrong; copy it again from the app's OAuth page",
+    "ratelimited": "Slack is rate-limiting the bot; it will catch up",
+    "msg_too_long": "the message was too long for Slack",
+    "invalid_blocks": "the message was refused by Slack (invalid blocks); please report it",
+    "cant_update_message": "the bot can only edit its own messages",
+    "message_not_found": "the message was already deleted",
+}
+
+
+def slack_error_code(error: SlackApiError) -> str:
+    return (
+        str(error.response.get("error") or "unknown_error") if error.response is not None else "unknown_error"
+    )
+
+
+def explain_slack_error(error: SlackApiError, channel: str) -> str:
+    """A one-line explanation of a Web API error with the fix, e.g. "not_in_channel: invite …"."""
+    code = slack_error_code(error)
+    fix = _FIXES.get(code, "see https://api.slack.com/methods for the error code")
+    return f"{code}: {fix.format(channel=channel)}"
+
+
+class TaggerHolder:
+    """The warm tagger (index of every account name, a few seconds to build at 100k accounts).
+
+    Listeners read `current` without locks; a rebuild happens on a background thread and swaps
+    the reference in one assignment, so tagging never waits for it.
+    """
+
+    def __init__(self, build: Callable[[], Tagger], version: Callable[[], object]) -> None:
+        self._build = build
+        self._version_of = version
+        self._version = version()
+        self.current = build()
+        self._rebuilding = threading.Lock()
+
+    def refresh_soon(self) -> None:
+        """Rebuild in the background (after a correction); at most one rebuild at a time."""
+        threading.Thread(target=self.refresh, name="tagger-refresh", daemon=True).start()
+
+    def refresh(self, *, only_if_changed: bool = False) -> bool:
+        if not self._rebuilding.acquire(blocking=False):
+            return False
+        try:
+            version = self._version_of()
+            if only_if_changed and version == self._version:
+                return False
+            started = time.perf_counter()
+            self.current = self._build()
+            self._version = version
+            log.info("tagger rebuilt in %.1f s", time.perf_counter() - started)
+            return True
+        except Exception:
+            log.exception("could not rebuild the tagger; the previous one stays in use")
+            return False
+        finally:
+            self._rebuilding.release()
+
+
+class CaptureChannels:
+    """The configured capture channels as IDs: `#names` are looked up once, then cached."""
+
+    RETRY_AFTER = 300.0  # seconds before unresolved names are looked up again
+
+    def __init__(self, refs: list[str], client: WebClient) -> None:
+        self._ids = {r for r in refs if not r.startswith("#")}
+        self._names = {r[1:].lower() for r in refs if r.startswith("#")}
+        self._by_id: dict[str, str] = {}
+        self._client = client
+        self._lock = threading.Lock()
+        self._looked_up_at: float | None = None
+
+    def ids(self) -> frozenset[str]:
+        with self._lock:
+            due = self._looked_up_at is None or time.monotonic() - self._looked_up_at > self.RETRY_AFTER
+            if self._names and due and not self._names <= set(self._by_id.values()):
+                self._looked_up_at = time.monotonic()
+                self._resolve()
+            return frozenset(self._ids)
+
+    def __contains__(self, channel: object) -> bool:
+        return channel in self.ids()
+
+    def name_of(self, channel: str) -> str:
+        name = self._by_id.get(channel)
+        return f"#{name}" if name else f"<#{channel}>"
+
+    def _resolve(self) -> None:
+        cursor = None
+        try:
+            while True:
+                page = self._client.conversations_list(
+                    types="public_channel,private_channel", exclude_archived=True, limit=1000, cursor=cursor
+                )
+                for channel in page.get("channels") or []:
+                    self._by_id[str(channel["id"])] = str(channel.get("name", "")).lower()
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except SlackApiError as error:
+            log.warning("could not look up capture channels by name: %s", explain_slack_error(error, "them"))
+        for channel_id, name in self._by_id.items():
+            if name in self._names:
+                self._ids.add(channel_id)
+        missing = self._names - set(self._by_id.values())
+        if missing:
+            log.warning(
+                "capture channels not found: %s; check the names in icp.yml and invite the bot "
+                "(private channels need /invite @icp-bot before it can see them)",
+                ", ".join(f"#{n}" for n in sorted(missing)),
+            )
+
+
+@dataclass
+class BotServices:
+    """The listeners' dependencies."""
+
+    ctx: AppContext
+    client: WebClient
+    tagger: TaggerHolder
+    channels: CaptureChannels
+    workspace_url: str  # from auth.test, for permalinks
+    bot_user_id: str
+    confirm_mode: str = "thread"
+    allowed_bots: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def team_id(self) -> str:
+        return self.ctx.team_id
+
+    def permalink(self, channel: str, ts: str, thread_ts: str | None = None) -> str:
+        """Slack's permalink shape, built locally (no chat.getPermalink call per message)."""
+        url = f"{self.workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+        if thread_ts and thread_ts != ts:
+            url += f"?thread_ts={thread_ts}&cid={channel}"
+        return url
+
+    # -- confirmations -------------------------------------------------------------------------
+
+    def post_confirmation(self, note: NoteView) -> None:
+        """Post the confirmation this handler claimed; release the claim if Slack refuses."""
+        try:
+            ts = self._post_confirmation(note)
+        except SlackApiError as error:
+            record_confirmation(self.ctx.session_factory, self.team_id, note.id, None)
+            log.warning(
+                "could not confirm the note from %s: %s",
+                self.channels.name_of(note.channel),
+                explain_slack_error(error, self.channels.name_of(note.channel)),
+            )
+            return
+        except Exception:
+            record_confirmation(self.ctx.session_factory, self.team_id, note.id, None)
+            raise
+        record_confirmation(self.ctx.session_factory, self.team_id, note.id, ts)
+
+    def _post_confirmation(self, note: NoteView) -> str:
+        if self.confirm_mode == "reaction":
+            self.client.reactions_add(channel=note.channel, timestamp=note.ts, name="white_check_mark")
+            return "reaction"
+        message = confirmation_message(note)
+        if self.confirm_mode == "ephemeral" and note.user:
+            self.client.chat_postEphemeral(
+                channel=note.channel, user=note.user, thread_ts=note.thread_ts, **message.as_kwargs()
+            )
+            return "ephemeral"
+        sent = self.client.chat_postMessage(
+            channel=note.channel,
+            thread_ts=note.thread_ts or note.ts,
+            unfurl_links=False,
+            **message.as_kwargs(),
+        )
+        return str(sent["ts"])
+
+    def update_confirmation(self, note: NoteView) -> None:
+        """Show a re-tagged or corrected note in its confirmation (thread mode keeps a message)."""
+        ts = note.confirmation_ts
+        if not ts or ts in {"reaction", "ephemeral"}:
+            return
+        self._quietly(
+            "update the confirmation",
+            note.channel,
+            lambda: self.client.chat_update(
+                channel=note.channel, ts=ts, **confirmation_message(note).as_kwargs()
+            ),
+        )
+
+    def withdraw_confirmation(self, note: NoteView) -> None:
+        """Remove the confirmation of a retracted note (its message was deleted or edited away)."""
+        ts = note.confirmation_ts
+        if ts == "reaction":
+            self._quietly(
+                "remove the reaction",
+                note.channel,
+                lambda: self.client.reactions_remove(
+                    channel=note.channel, timestamp=note.ts, name="white_check_mark"
+                ),
+            )
+        elif ts and ts != "ephemeral":
+            self._quietly(
+                "delete the confirmation",
+                note.channel,
+                lambda: self.client.chat_delete(channel=note.channel, ts=ts),
+            )
+
+    def _quietly(self, what: str, channel: str, call: Callable[[], Any]) -> None:
+        try:
+            call()
+        except SlackApiError as error:
+            if slack_error_code(error) in {"message_not_found", "no_reaction"}:
+                return
+            log.warning(
+                "could not %s in %s: %s",
+                what,
+                self.channels.name_of(channel),
+                explain_slack_error(error, self.channels.name_of(channel)),
+            )
