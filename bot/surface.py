@@ -1,7 +1,7 @@
-"""Every Slack surface the app listens on, named once.
+"""Every Slack surface the app uses, named once.
 
-tests/test_manifest.py checks these against manifest.yml, both ways: a command, event or scope in
-code and missing from the manifest (or the reverse) fails the build.
+tests/test_manifest.py checks these and the code against manifest.yml, both ways: a command,
+event, Web API call or scope in code and missing from the manifest (or the reverse) fails the build.
 """
 
 from __future__ import annotations
@@ -15,21 +15,24 @@ NOTE_CHANGE = "note_change"
 NOTE_NOT_OUTCOME = "note_not_outcome"
 NOTE_CORRECT = "note_correct"
 
-# Events the app subscribes to (manifest `bot_events`), and the Web API methods it calls with the
-# bot scope each needs. `message` arrives as message.channels (public) and message.groups (private).
-BOT_EVENTS = ("app_mention", "message.channels", "message.groups")
-WEB_API_SCOPES = {
-    "auth.test": None,
-    "chat.postMessage": "chat:write",
-    "chat.postEphemeral": "chat:write",
-    "chat.update": "chat:write",
-    "chat.delete": "chat:write",
-    "conversations.list": "channels:read",  # groups:read too, for private channels by #name
-    "conversations.history": "channels:history",
-    "reactions.add": "reactions:write",
-    "reactions.remove": "reactions:write",
-    "views.open": None,
-    "views.update": None,
+# Events the listeners handle -> the manifest's bot events and the scope each needs.
+# `message` arrives as message.channels (public channels) and message.groups (private ones).
+EVENT_SUBSCRIPTIONS = {
+    "message": {"message.channels": "channels:history", "message.groups": "groups:history"},
+    "app_mention": {"app_mention": "app_mentions:read"},
 }
-# Scopes the code needs beyond the Web API calls: commands, and reading what the events deliver.
-EXTRA_SCOPES = ("commands", "app_mentions:read", "channels:history", "groups:history", "groups:read")
+COMMAND_SCOPE = "commands"
+
+# Web API methods the bot calls -> the bot scopes they need.
+WEB_API_SCOPES: dict[str, tuple[str, ...]] = {
+    "auth.test": (),
+    "chat.postMessage": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.delete": ("chat:write",),
+    "conversations.list": ("channels:read", "groups:read"),  # capture channels given by #name
+    "reactions.add": ("reactions:write",),  # capture.confirm: reaction
+    "reactions.remove": ("reactions:write",),
+    "views.open": (),
+    "apps.connections.open": (),  # Socket Mode, with the app-level token
+}
