@@ -174,11 +174,11 @@ def capture_message(
     first attempt never posted one.
     """
     tag = tagger.tag(message.text)
+    if tag.kind is None:  # most channel traffic: no database round trip at all
+        return CaptureResult("ignored")
     with session_factory.begin() as session:
         repo = NoteRepository(session, team_id)
         existing = repo.get(message.channel, message.ts)
-        if existing is None and tag.kind is None:
-            return CaptureResult("ignored")
         if existing is not None:
             return CaptureResult("duplicate", NoteView.of(existing), _claim(repo, existing))
         WorkspaceRepository(session).get_or_create(team_id)

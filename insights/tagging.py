@@ -1060,6 +1060,7 @@ def _name_as_written(tokens: Sequence[Token], cues: Sequence[tuple[int, str]], s
             and i not in skip
             and token.norm not in NOT_NAMES
             and token.norm not in KIND_WORDS
+            and token.norm not in COMMON_ACRONYMS  # "€88k ARR", "the CFO": never a company
             and len(word) > 1
         ):
             current.append(i)

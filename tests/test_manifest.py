@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from jsonschema import Draft7Validator
+from slack_sdk import WebClient
 
 from bot import surface
 
@@ -100,7 +101,7 @@ def _web_api_methods() -> set[str]:
                 continue
             owner = node.func.value
             owner_name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
-            if owner_name in {"client", "_client"} and "_" in node.func.attr:
+            if owner_name in {"client", "_client"} and hasattr(WebClient, node.func.attr):
                 family, _, name = node.func.attr.partition("_")
                 methods.add(f"{family}.{name}")
     return methods

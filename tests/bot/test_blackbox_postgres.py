@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.standin import SlackStandIn
 from tests.bot.blackbox import ICP_BOT, RunningBot
 from tests.conftest import PostgresSchema
 
@@ -85,12 +86,13 @@ def test_edit_and_delete_on_postgres(pg_bot: RunningBot) -> None:
 
 def test_run_refuses_an_unmigrated_server_database(tmp_path: Path) -> None:
     schema = PostgresSchema()
+    slack = SlackStandIn().start()
     env = {
         "PATH": "/usr/bin:/bin",
         "DATABASE_URL": schema.schema_url,
-        "SLACK_BOT_TOKEN": "xoxb-1234567890-abcdefghij",
+        "SLACK_BOT_TOKEN": slack.token,
         "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",
-        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "SLACK_API_URL": slack.base_url,
     }
     try:
         done = subprocess.run(
@@ -103,6 +105,7 @@ def test_run_refuses_an_unmigrated_server_database(tmp_path: Path) -> None:
             check=False,
         )
     finally:
+        slack.stop()
         schema.drop()
     assert done.returncode == 1
     assert "icp-bot db upgrade" in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -187,3 +187,10 @@ def test_arbitrary_unicode_never_raises(text: str) -> None:
 
 
 TAGGER = Tagger(sample_accounts(), TAXONOMY)
+
+
+def test_business_abbreviations_are_never_taken_for_an_unknown_account(tagger: Tagger) -> None:
+    result = tagger.tag("closed won hotels cassiope, €88k ARR, 3 yrs")
+    assert result.kind == "win" and result.account != "ARR"
+    assert result.amount == Amount(88_000, "EUR", "ARR")
+    assert tagger.tag("Lost Zyntrax Labs, their CFO killed it").account == "Zyntrax Labs"
