@@ -32,10 +32,10 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.context import AppContext, build_context, database_error
 from bot.listeners import register_all
-from bot.services import BotServices, CaptureChannels, TaggerHolder, explain_slack_error
+from bot.services import BotServices, CaptureChannels, TaggerHolder, explain_slack_error, slack_error_code
 from bot.settings import Settings
 from insights.errors import UserError
-from insights.service import build_tagger, tagging_data_version
+from insights.service import account_name_keys, build_tagger, tagging_data_version
 from storage.repositories import WorkspaceRepository
 
 log = logging.getLogger("icp_bot")
@@ -87,8 +87,8 @@ def _check_token(name: str, value: str | None) -> str:
     if not value:
         raise StartupError(f"{name} is not set: set it to {where}")
     if not value.startswith(prefix) or re.search(r"\s", value) or len(value) < len(prefix) + 8:
-        shown = value[:5] + "…" if len(value) > 5 else value
-        raise StartupError(f"{name} does not look like a token (it starts with '{shown}'): set it to {where}")
+        shown = f" (it starts with '{value[:5]}…')" if len(value) > 15 else ""  # never the whole value
+        raise StartupError(f"{name} does not look like a token{shown}: set it to {where}")
     return value
 
 
@@ -137,6 +137,9 @@ def make_web_client(settings: Settings) -> WebClient:
 
 
 def _who_am_i(client: WebClient) -> dict[str, str]:
+    sdk_log = logging.getLogger("slack_sdk.web.base_client")
+    level = sdk_log.level
+    sdk_log.setLevel(logging.CRITICAL)  # a refusal is told in one line below, not in the SDK's retries
     try:
         me = client.auth_test()
     except SlackApiError as error:
@@ -148,6 +151,8 @@ def _who_am_i(client: WebClient) -> dict[str, str]:
             f"cannot reach Slack's Web API at {client.base_url}: {getattr(error, 'reason', error)}; "
             "check the network or SLACK_API_URL"
         ) from None
+    finally:
+        sdk_log.setLevel(level)
     return {k: str(me.get(k) or "") for k in ("team_id", "team", "user_id", "bot_id", "url")}
 
 
@@ -188,9 +193,9 @@ def build_bot(
 ) -> Bot:
     """Everything the running bot needs, checked before anything is served."""
     check_slack_settings(settings, mode)
-    ctx = build_context(settings)
     client = client or make_web_client(settings)
-    me = _who_am_i(client)
+    me = _who_am_i(client)  # before the database: a refused token is told without migration logs
+    ctx = build_context(settings)
     try:
         team_id = _data_team(ctx, settings, me["team_id"], me["team"])
     except DBAPIError as exc:
@@ -200,6 +205,7 @@ def build_bot(
     tagger = TaggerHolder(
         lambda: build_tagger(ctx.session_factory, team_id, ctx.config.taxonomy),
         lambda: tagging_data_version(ctx.session_factory, team_id),
+        lambda: account_name_keys(ctx.session_factory, team_id),
     )
     log.info("tagger ready in %.1f s", time.perf_counter() - started)
     capture = ctx.config.capture
@@ -252,16 +258,43 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def run_socket_mode(bot: Bot, app_token: str) -> None:
     """Connect over Socket Mode and serve until SIGTERM/SIGINT."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
+    from slack_bolt.response import BoltResponse
+    from slack_sdk.socket_mode.builtin import SocketModeClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+    from slack_sdk.socket_mode.response import SocketModeResponse
 
-    handler = SocketModeHandler(bot.app, app_token, logger=logging.getLogger("icp_bot.socket"))
+    class AckingHandler(SocketModeHandler):
+        """Bolt sends no ack when it answers an envelope with an error or "unhandled" (a payload
+        it cannot read, an event nobody listens to): Slack would redeliver it. Ack every one."""
+
+        def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+            started = time.time()
+            try:
+                response = run_bolt_app(self.app, req)
+            except Exception:
+                log.warning("could not handle a Socket Mode %s envelope", req.type, exc_info=True)
+                response = BoltResponse(status=500)
+            if response.status == 200:
+                send_response(client, req, response, started)
+            else:
+                client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+
+    socket_log = logging.getLogger("icp_bot.socket")
+    handler = AckingHandler(bot.app, app_token, logger=socket_log)
     stop = threading.Event()
     _stop_on_signals(stop)
+    level = socket_log.level
+    socket_log.setLevel(logging.CRITICAL)  # a refusal is told in one line below
     try:
         handler.connect()  # type: ignore[no-untyped-call]
     except SlackApiError as error:
         raise StartupError(
-            f"Slack refused SLACK_APP_TOKEN: {explain_slack_error(error, 'the app')}"
+            f"Slack refused SLACK_APP_TOKEN ({slack_error_code(error)}): set it to "
+            f"{_TOKEN_SHAPES['SLACK_APP_TOKEN'][1]}"
         ) from None
+    finally:
+        socket_log.setLevel(level)
     bot.start_scheduler()
     log.info("icp-bot is running in Socket Mode (workspace data: %s)", bot.services.team_id)
     try:

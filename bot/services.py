@@ -6,6 +6,7 @@ they get the session factory and open their own transactions through the use cas
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -61,12 +62,21 @@ class TaggerHolder:
     the reference in one assignment, so tagging never waits for it.
     """
 
-    def __init__(self, build: Callable[[], Tagger], version: Callable[[], object]) -> None:
+    def __init__(
+        self,
+        build: Callable[[], Tagger],
+        version: Callable[[], object],
+        name_keys: Callable[[], dict[int, str]] | None = None,
+    ) -> None:
         self._build = build
+        self._build_keys = name_keys or dict
         self._version_of = version
         self._version = version()
         self.current = build()
+        # Every account's name key, for fuzzy fit lookups without reading 100,000 rows per request.
+        self.name_keys: dict[int, str] = self._build_keys()
         self._rebuilding = threading.Lock()
+        _freeze_long_lived_objects()
 
     def refresh_soon(self) -> None:
         """Rebuild in the background (after a correction); at most one rebuild at a time."""
@@ -81,7 +91,9 @@ class TaggerHolder:
                 return False
             started = time.perf_counter()
             self.current = self._build()
+            self.name_keys = self._build_keys()
             self._version = version
+            _freeze_long_lived_objects()
             log.info("tagger rebuilt in %.1f s", time.perf_counter() - started)
             return True
         except Exception:
@@ -89,6 +101,15 @@ class TaggerHolder:
             return False
         finally:
             self._rebuilding.release()
+
+
+def _freeze_long_lived_objects() -> None:
+    """Move the warm indexes (about 1.5 million objects at 100,000 accounts) out of the garbage
+    collector's sight. Without this, every few fuzzy lookups trigger a full collection that walks
+    them all and stalls every request for 0.7-1.1 s (measured by bench/slack_fit.py)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 class CaptureChannels:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -146,7 +146,9 @@ def _ref(account: Account, aliases: list[str]) -> AccountRef:
     return AccountRef(account.id, account.name, account.domain, account.country, tuple(aliases))
 
 
-def resolve_account(repo: AccountRepository, query: str) -> tuple[Account, MatchedFrom]:
+def resolve_account(
+    repo: AccountRepository, query: str, name_keys: Mapping[int, str] | None = None
+) -> tuple[Account, MatchedFrom]:
     """Find the account a person means, or raise AccountNotFoundError with suggestions.
 
     Exact steps run on the few candidates an indexed lookup finds; only when they fail is every
@@ -168,11 +170,13 @@ def resolve_account(repo: AccountRepository, query: str) -> tuple[Account, Match
             return next(a for a in candidates if a.id == found.account.id), found.matched_from or "name"
         if found.status == "ambiguous":
             raise AccountNotFoundError(query, found.suggestions, ambiguous=True)
-    keys_by_id = repo.name_keys()
+    # A long-running process passes the name keys it keeps warm; the CLI reads them.
+    keys_by_id = name_keys if name_keys else repo.name_keys()
     if not keys_by_id:
         raise NoAccountsError()
     ranked = rank_fuzzy(keys.name_key, keys_by_id) if keys.name_key else []
     shortlisted = {a.id: a for a in repo.by_ids([i for i, _ in ranked])}
+    ranked = [(i, s) for i, s in ranked if i in shortlisted]  # warm keys may name a since-deleted id
     best = accept_fuzzy(keys.name_key, ranked, keys_by_id)
     if best is not None:
         return shortlisted[best], "fuzzy"
@@ -183,7 +187,14 @@ def resolve_account(repo: AccountRepository, query: str) -> tuple[Account, Match
     raise AccountNotFoundError(query, suggestions)
 
 
-def fit_for(session_factory: SessionFactory, team_id: str, query: str, icp: ICPDefinition) -> FitAnswer:
+def fit_for(
+    session_factory: SessionFactory,
+    team_id: str,
+    query: str,
+    icp: ICPDefinition,
+    *,
+    name_keys: Mapping[int, str] | None = None,
+) -> FitAnswer:
     """The fit check behind `icp-bot fit` and `/icp-fit`: resolve the name (or read ad-hoc
     key=value fields), score it, and say how it was matched."""
     text = clean_query(query)
@@ -201,7 +212,7 @@ def fit_for(session_factory: SessionFactory, team_id: str, query: str, icp: ICPD
             tier_names=tuple(icp.tiers),
         )
     with session_factory() as session:
-        account, how = resolve_account(AccountRepository(session, team_id), text)
+        account, how = resolve_account(AccountRepository(session, team_id), text, name_keys)
         return _account_answer(session, team_id, text, account, how, icp=icp)
 
 
@@ -460,3 +471,9 @@ def tagging_data_version(session_factory: SessionFactory, team_id: str) -> tuple
             *AccountRepository(session, team_id).version(),
             TaggingExampleRepository(session, team_id).count(),
         )
+
+
+def account_name_keys(session_factory: SessionFactory, team_id: str) -> dict[int, str]:
+    """Every account's name key by id: what fuzzy lookups rank (kept warm by the bot)."""
+    with session_factory() as session:
+        return AccountRepository(session, team_id).name_keys()

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import surface
 from bot.blocks import confirmation_message, correction_modal, fit_message, notice_message
-from bot.services import BotServices
+from bot.services import BotServices, explain_slack_error
 from insights.capture import get_note, mark_not_outcome
 from insights.config import Competitor
 from insights.errors import UserError
 from insights.service import FitAnswer, fit_for, fit_for_account_id
+
+log = logging.getLogger("icp_bot")
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +40,10 @@ def _answer(services: BotServices, value: dict[str, Any]) -> FitAnswer:
     account_id = value.get("id")
     if isinstance(account_id, int):
         return fit_for_account_id(services.ctx.session_factory, services.team_id, account_id, icp)
-    return fit_for(services.ctx.session_factory, services.team_id, str(value.get("q") or ""), icp)
+    query = str(value.get("q") or "")
+    return fit_for(
+        services.ctx.session_factory, services.team_id, query, icp, name_keys=services.tagger.name_keys
+    )
 
 
 def handle_fit_share(ack: Ack, body: dict[str, Any], respond: Respond, services: BotServices) -> None:
@@ -87,7 +94,16 @@ def handle_note_change(
         "ts": str(container.get("message_ts") or ""),
     }
     view = correction_modal(note, list(taxonomy.reasons), competitors, where)
-    client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
+    try:
+        client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
+    except SlackApiError as error:  # told here: Bolt loses the ack when a listener raises after ack()
+        explanation = explain_slack_error(error, services.channels.name_of(where["channel"]))
+        log.warning("could not open the Change form: %s", explanation)
+        respond(
+            replace_original=False,
+            response_type="ephemeral",
+            text=f"I could not open the form: Slack refused it ({explanation}).",
+        )
 
 
 def handle_note_not_outcome(ack: Ack, body: dict[str, Any], respond: Respond, services: BotServices) -> None:

@@ -17,7 +17,13 @@ from insights.service import fit_for
 def fit_reply(services: BotServices, text: str) -> SlackMessage:
     """The answer to `/icp-fit text`: a fit, suggestions, or a one-line reason why not."""
     try:
-        answer = fit_for(services.ctx.session_factory, services.team_id, text, services.ctx.config.icp)
+        answer = fit_for(
+            services.ctx.session_factory,
+            services.team_id,
+            text,
+            services.ctx.config.icp,
+            name_keys=services.tagger.name_keys,
+        )
     except AccountNotFoundError as error:
         return not_found_message(error)
     except UserError as error:
@@ -29,6 +35,8 @@ def handle_icp_fit_command(
     ack: Ack, command: dict[str, Any], respond: Respond, services: BotServices
 ) -> None:
     text = str(command.get("text") or "").strip()
+    # Slack sends &, < and > as &amp;, &lt; and &gt; ("Litware &amp; Sons"); answers escape them again.
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     if not text:
         ack(response_type="ephemeral", **usage_message().as_kwargs())
         return

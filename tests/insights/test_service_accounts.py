@@ -303,3 +303,18 @@ icp:
     assert (acme.fit.score, acme.fit.tier) == (100, "A")
     litware = fit_for(loaded, "T1", "Litware", config.icp)  # empty tech stack cell: unknown, not a miss
     assert [c.matched for c in litware.fit.criteria] == [None, False]
+
+
+def test_warm_name_keys_are_used_and_a_stale_id_in_them_is_skipped(
+    session_factory: sessionmaker[Session], example_config_path: Path
+) -> None:
+    _import(session_factory, SF, "T1")
+    icp = load_config(example_config_path).icp
+    with session_factory() as session:
+        keys = AccountRepository(session, "T1").name_keys()
+    warm = {**keys, 999_999: "contoso pharmaceuticals"}  # an account deleted since the keys were read
+    answer = fit_for(session_factory, "T1", "Contso Ltd", icp, name_keys=warm)
+    assert answer.account == "Contoso Ltd" and answer.matched_from == "fuzzy"
+    with pytest.raises(AccountNotFoundError) as caught:
+        fit_for(session_factory, "T1", "Contoso Pharmaceuticls", icp, name_keys=warm)
+    assert 999_999 not in [s.id for s in caught.value.suggestions]
