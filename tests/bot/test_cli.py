@@ -243,10 +243,10 @@ def test_installed_command_runs_the_demo_from_anywhere(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Imported 230 accounts" in result.stdout
-    assert "Acme Corp — tier A, score 100/100" in result.stdout
-    assert 'matched "Woodgrove" by prefix' in result.stdout
-    assert "Did you mean: Contoso Ltd" in result.stdout
-    assert "renewal_loss · Tailspin Toys · champion_loss" in result.stdout
+    assert "Logged: Renewal loss · Tailspin Toys · Tier B · champion loss" in result.stdout
+    assert "Did you mean one of these?" in result.stdout
+    assert "Contoso Ltd — Tier B, score 70/100" in result.stdout
+    assert "corrected by @" in result.stdout
     assert (tmp_path / "demo" / "demo.db").exists()
     assert result.stderr == ""
 
