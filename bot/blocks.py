@@ -32,6 +32,7 @@ from bot.render import KIND_LABELS, escape_mrkdwn, render
 from insights.capture import NoteCorrection, NoteView
 from insights.errors import AccountNotFoundError
 from insights.service import FitAnswer
+from insights.tagging import slack_to_plain
 
 SECTION_LIMIT = 3000  # characters of mrkdwn in one section block
 MESSAGE_BLOCKS = 50
@@ -189,7 +190,7 @@ def correction_modal(
     )
     hint = ", ".join(competitors[:8])
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=f"> {escape_mrkdwn(_quote(note.text))}")),
+        SectionBlock(text=MarkdownTextObject(text=f"> {escape_mrkdwn(_quote(slack_to_plain(note.text)))}")),
         InputBlock(block_id="kind", label="Outcome", element=kind_select),
         InputBlock(
             block_id="account",

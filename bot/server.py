@@ -3,6 +3,7 @@ waitress (a production WSGI server: thread pool, request size limits, no debug r
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import signal
@@ -12,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.request.internals import parse_body
 from sqlalchemy import text
 
 from bot.app import Bot
@@ -30,6 +32,18 @@ def _json(start_response: StartResponse, status: str, payload: dict[str, Any]) -
     body = json.dumps(payload).encode()
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def _is_slack_shaped(environ: dict[str, Any]) -> bool:
+    """Whether Bolt can read the body (put back for it): UTF-8 JSON or form data holding an object,
+    whose `event`, if any, is an object. Bolt answers anything else with a 500 and a traceback."""
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        data = parse_body(body.decode("utf-8"), str(environ.get("CONTENT_TYPE") or "").split(";")[0] or None)
+    except ValueError:  # not UTF-8, not JSON, or a `payload` field that is not JSON
+        return False
+    return isinstance(data, dict) and isinstance(data.get("event", {}), dict)
 
 
 def make_wsgi_app(bot: Bot) -> WSGIApp:
@@ -51,7 +65,13 @@ def make_wsgi_app(bot: Bot) -> WSGIApp:
         if path == EVENTS_PATH:
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"ok": False, "error": "use POST"})
-            return slack(environ, start_response)
+            try:
+                if _is_slack_shaped(environ):
+                    return slack(environ, start_response)
+            except (ValueError, TypeError, AttributeError, LookupError):  # odd fields Bolt trips over
+                pass
+            log.warning("answered 400 to a POST %s whose body is not a Slack request", EVENTS_PATH)
+            return _json(start_response, "400 Bad Request", {"ok": False, "error": "not a Slack request"})
         return _json(start_response, "404 Not Found", {"ok": False, "error": "not found"})
 
     return application

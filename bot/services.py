@@ -243,7 +243,7 @@ class BotServices:
     def withdraw_confirmation(self, note: NoteView) -> None:
         """Remove the confirmation of a retracted note (its message was deleted or edited away)."""
         ts = note.confirmation_ts
-        if ts == "reaction":
+        if ts == "reaction" and note.retracted_reason != "deleted":  # a deleted message took it along
             self._quietly(
                 "remove the reaction",
                 note.channel,

@@ -29,10 +29,11 @@ def _incoming(
 ) -> IncomingMessage:
     ts = str(message.get("ts") or "")
     thread_ts = str(message.get("thread_ts") or "") or None
+    text = message.get("text")
     return IncomingMessage(
         channel=channel,
         ts=ts,
-        text=str(message.get("text") or ""),
+        text=text if isinstance(text, str) else "",  # never the repr of a list or an object
         user=str(message.get("user") or message.get("bot_id") or "") or None,
         thread_ts=thread_ts if thread_ts != ts else None,
         permalink=services.permalink(channel, ts, thread_ts),
