@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import surface
 from bot.blocks import confirmation_message, correction_modal, fit_message, notice_message
+from bot.listeners.errors import reported
 from bot.services import BotServices, explain_slack_error
 from insights.capture import get_note, mark_not_outcome
 from insights.config import Competitor
@@ -120,17 +121,21 @@ def handle_note_not_outcome(ack: Ack, body: dict[str, Any], respond: Respond, se
 
 def register(app: App, services: BotServices) -> None:
     @app.action(surface.FIT_SHARE)
+    @reported
     def fit_share(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         handle_fit_share(ack, body, respond, services)
 
     @app.action(re.compile(rf"^{surface.FIT_PICK}_\d+$"))
+    @reported
     def fit_pick(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         handle_fit_pick(ack, body, respond, services)
 
     @app.action(surface.NOTE_CHANGE)
+    @reported
     def note_change(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         handle_note_change(ack, body, client, respond, services)
 
     @app.action(surface.NOTE_NOT_OUTCOME)
+    @reported
     def note_not_outcome(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         handle_note_not_outcome(ack, body, respond, services)

@@ -8,6 +8,7 @@ from slack_bolt import Ack, App, Respond
 
 from bot import surface
 from bot.blocks import SlackMessage, fit_message, not_found_message, notice_message, usage_message
+from bot.listeners.errors import reported
 from bot.render import escape_mrkdwn
 from bot.services import BotServices
 from insights.errors import AccountNotFoundError, UserError
@@ -46,5 +47,6 @@ def handle_icp_fit_command(
 
 def register(app: App, services: BotServices) -> None:
     @app.command(surface.FIT_COMMAND)
+    @reported
     def icp_fit(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         handle_icp_fit_command(ack, command, respond, services)

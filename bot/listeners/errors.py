@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import Ack, App, BoltResponse
 from slack_bolt.context.respond import Respond
 from slack_sdk.errors import SlackApiError
 
 from bot.services import BotServices, explain_slack_error
 
 log = logging.getLogger("icp_bot")
+P = ParamSpec("P")
 
 
 def handle_error(error: Exception, body: dict[str, Any], respond: Respond | None) -> BoltResponse | None:
@@ -40,3 +43,29 @@ def register(app: App, services: BotServices) -> None:
         error: Exception, body: dict[str, Any], respond: Respond | None = None
     ) -> BoltResponse | None:
         return handle_error(error, body, respond)
+
+
+def reported(func: Callable[P, None]) -> Callable[P, None]:
+    """Run a command/action/view listener so that any error is logged and told to the person.
+
+    Bolt loses the acknowledgement when a listener raises right after `ack()` (a race in its
+    thread runner: Slack then sees a 404 after 3 s), so listeners that ack never let an error out.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            func(*args, **kwargs)
+        except Exception as error:
+            ack = kwargs.get("ack")
+            if isinstance(ack, Ack) and ack.response is None:
+                ack()
+            body = kwargs.get("body") or kwargs.get("command") or {}
+            respond = kwargs.get("respond")
+            handle_error(
+                error,
+                body if isinstance(body, dict) else {},
+                respond if isinstance(respond, Respond) else None,
+            )
+
+    return wrapper

@@ -9,6 +9,7 @@ from slack_bolt import Ack, App
 
 from bot import surface
 from bot.blocks import parse_correction
+from bot.listeners.errors import reported
 from bot.services import BotServices
 from insights.capture import InvalidCorrectionError, correct_note
 
@@ -46,5 +47,6 @@ def handle_note_correct(ack: Ack, body: dict[str, Any], view: dict[str, Any], se
 
 def register(app: App, services: BotServices) -> None:
     @app.view(surface.NOTE_CORRECT)
+    @reported
     def note_correct(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         handle_note_correct(ack, body, view, services)
