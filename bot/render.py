@@ -215,6 +215,8 @@ def note_json(note: NoteView) -> dict[str, Any]:
         "posted_at": note.posted_at.isoformat(),
         "retracted_reason": note.retracted_reason,
         "corrected_by": note.corrected_by,
+        "crm_id": note.crm_id,
+        "details": note.details,
     }
 
 

@@ -74,6 +74,8 @@ class NoteView:
     confirmation_ts: str | None
     posted_at: datetime
     created_at: datetime
+    crm_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, note: Note) -> NoteView:
@@ -100,6 +102,8 @@ class NoteView:
             confirmation_ts=note.confirmation_ts,
             posted_at=_aware(note.posted_at),
             created_at=_aware(note.created_at),
+            crm_id=note.crm_id,
+            details=dict(note.details or {}),
         )
 
 

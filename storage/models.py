@@ -184,6 +184,10 @@ class Note(Base):
     corrected_by: Mapped[str | None] = mapped_column(String(32))  # set once a person has labelled it
     corrected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     event_id: Mapped[str | None] = mapped_column(String(64))
+    # CRM imports: the opportunity/deal id, and what the row said (stage, deal type, deal name,
+    # the loss reason as written, "renewal": "kept" for a renewal won, which is no outcome kind).
+    crm_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     confirmation_ts: Mapped[str | None] = mapped_column(String(32))  # the bot's reply, to update/delete
     confirm_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
@@ -194,4 +198,33 @@ class Note(Base):
         Index("uq_notes_team_channel_ts", "team_id", "channel", "ts", unique=True),
         Index("ix_notes_team_account", "team_id", "account_id"),
         Index("ix_notes_team_posted_at", "team_id", "posted_at"),
+    )
+
+
+class DigestRun(Base):
+    """One digest per workspace, channel and period: claimed before anything is sent.
+
+    The unique key makes a second scheduler, a restart mid-post or a manual `--post` find the
+    claim and stand down. state: working -> posted | error (| quiet when nothing was posted).
+    """
+
+    __tablename__ = "digest_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("workspaces.team_id", ondelete="CASCADE"), nullable=False
+    )
+    channel: Mapped[str] = mapped_column(String(32), nullable=False)
+    period_start: Mapped[str] = mapped_column(String(10), nullable=False)  # ISO date, a Monday
+    period_end: Mapped[str] = mapped_column(String(10), nullable=False)
+    state: Mapped[str] = mapped_column(String(20), nullable=False)
+    trigger: Mapped[str] = mapped_column(String(20), nullable=False)  # schedule | cli
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("uq_digest_runs_team_channel_period", "team_id", "channel", "period_start", unique=True),
     )
