@@ -15,10 +15,13 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Literal
 from urllib.error import URLError
 
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -31,6 +34,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy.exc import DBAPIError
 
 from bot.context import AppContext, build_context, database_error
+from bot.digest_jobs import DigestPoster, catch_up, schedule_digest
 from bot.listeners import register_all
 from bot.services import BotServices, CaptureChannels, TaggerHolder, explain_slack_error, slack_error_code
 from bot.settings import Settings
@@ -55,10 +59,16 @@ class Bot:
     services: BotServices
     scheduler: BackgroundScheduler
     mode: Mode
+    digest: DigestPoster | None = None
 
     def start_scheduler(self) -> None:
         if not self.scheduler.running:
             self.scheduler.start()
+            if self.digest is not None:  # a digest due while the bot was down
+                poster = self.digest
+                threading.Thread(
+                    target=lambda: catch_up(poster, datetime.now(UTC)), name="digest-catch-up", daemon=True
+                ).start()
 
     def shutdown(self) -> None:
         if self.scheduler.running:
@@ -92,9 +102,12 @@ def _check_token(name: str, value: str | None) -> str:
     return value
 
 
-def check_slack_settings(settings: Settings, mode: Mode) -> None:
+def check_slack_settings(settings: Settings, mode: Mode | Literal["post"]) -> None:
+    """Refuse missing or malformed Slack settings; "post" (a digest from the CLI) needs only the bot token."""
     _check_token("SLACK_BOT_TOKEN", settings.slack_bot_token)
-    if mode == "socket":
+    if mode == "post":
+        pass
+    elif mode == "socket":
         _check_token("SLACK_APP_TOKEN", settings.slack_app_token)
     else:
         secret = settings.slack_signing_secret
@@ -231,15 +244,27 @@ def build_bot(
         logger=bolt_logger,
     )
     register_all(app, services)
-    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+    # The digest's job lives in the product's database, so a run missed while the bot was down is
+    # found (and posted within the grace period) when it comes back; the tagger refresh is per process.
+    scheduler = BackgroundScheduler(
+        timezone="UTC",
+        jobstores={
+            "default": SQLAlchemyJobStore(engine=ctx.engine, tablename="apscheduler_jobs"),
+            "process": MemoryJobStore(),
+        },
+        job_defaults={"coalesce": True, "max_instances": 1},
+    )
     scheduler.add_job(
         tagger.refresh,
         "interval",
         minutes=TAGGER_REFRESH_MINUTES,
         kwargs={"only_if_changed": True},
         id="tagger-refresh",
+        jobstore="process",
     )
-    return Bot(app, services, scheduler, mode)
+    poster = DigestPoster(ctx, client)
+    schedule_digest(scheduler, poster)
+    return Bot(app, services, scheduler, mode, poster)
 
 
 # ---------------------------------------------------------------------------------------------

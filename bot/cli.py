@@ -11,8 +11,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError
 
@@ -89,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lst.add_argument("--json", action="store_true", help="one JSON object per account")
 
+    outcomes = sub.add_parser("outcomes", help="CRM outcomes: closed deals")
+    outcomes_sub = outcomes.add_subparsers(dest="outcomes_command", metavar="ACTION", parser_class=_Parser)
+    oimp = outcomes_sub.add_parser("import", help="import a Salesforce Opportunity or HubSpot deals export")
+    oimp.add_argument("file", help="CSV file ('-' for standard input)")
+    oimp.add_argument("--encoding", help="text encoding of the file (default UTF-8), e.g. cp1252")
+
     tag = sub.add_parser("tag", help="tag messages: outcome kind, account, competitor, reasons")
     tag.add_argument(
         "file", nargs="?", help="messages, one per line or JSON lines with 'text' (default: stdin)"
@@ -109,6 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--json", action="store_true", help="print the contract's JSON")
 
+    _add_slack_commands(sub)
+    return parser
+
+
+def _add_slack_commands(sub: Any) -> None:
+    """The commands of the Slack side: the digest, its schedule, the bot, captured notes."""
+    digest = sub.add_parser("digest", help="the weekly ICP digest: preview, post once, JSON, HTML, chart")
+    show = digest.add_mutually_exclusive_group()
+    show.add_argument("--preview", action="store_true", help="print it in the terminal (the default)")
+    show.add_argument("--post", action="store_true", help="post it to digest.channel (once per period)")
+    digest.add_argument("--as-of", metavar="DATE", help="as if run on DATE (YYYY-MM-DD) at the digest time")
+    digest.add_argument("--json", action="store_true", help="print the contract's JSON")
+    digest.add_argument("--html", metavar="FILE", help="also write an HTML rendering (for email) to FILE")
+    digest.add_argument("--chart", metavar="FILE", help="also write the chart PNG to FILE")
+    sub.add_parser("schedule", help="the next five digest times, in the configured timezone and UTC")
+
     run = sub.add_parser(
         "run", help="the Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on /slack/events"
     )
@@ -122,7 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
     notes_sub = notes.add_subparsers(dest="notes_command", metavar="ACTION")
     export = notes_sub.add_parser("export", help="every captured outcome, one JSON object per line")
     export.add_argument("--json", action="store_true", help="JSON lines (the default and only format)")
-    return parser
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +159,7 @@ def _context(args: argparse.Namespace) -> AppContext:
     return build_context(_settings(args))
 
 
-def _progress_printer(stream: TextIO, label: str) -> Callable[[str, int, int], None]:
+def _progress_printer(stream: TextIO, label: str, unit: str = "accounts") -> Callable[[str, int, int], None]:
     """Progress on large files: a line every few seconds on stderr (rewritten in place on a TTY)."""
     state = {"last": 0.0, "shown": False}
     started = time.monotonic()
@@ -149,10 +172,10 @@ def _progress_printer(stream: TextIO, label: str) -> Callable[[str, int, int], N
         state["last"] = now
         state["shown"] = True
         verb = "read" if phase == "read" else "saved"
-        unit = "lines" if phase == "read" else "accounts"
+        shown = "lines" if phase == "read" else unit
         pct = 100 * done / total if total else 100
         end = "\r" if stream.isatty() and not final else "\n"
-        stream.write(f"{label}: {verb} {done:,} of {total:,} {unit} ({pct:.0f}%){end}")
+        stream.write(f"{label}: {verb} {done:,} of {total:,} {shown} ({pct:.0f}%){end}")
         stream.flush()
 
     return report
@@ -209,6 +232,41 @@ def _print_import_summary(summary: ImportSummary, elapsed: float) -> None:
         print(f"  warning: {warning}", file=sys.stderr)
     if len(summary.warnings) > 5:
         print(f"  ... and {len(summary.warnings) - 5:,} more warnings", file=sys.stderr)
+
+
+def cmd_outcomes_import(args: argparse.Namespace) -> int:
+    from bot.render import outcomes_import_text
+    from insights.outcomes_service import import_outcomes
+
+    ctx = _context(args)
+    source = args.file
+    if source == "-":
+        data = sys.stdin.buffer.read()
+        source = "<stdin>"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise UserError(f"{source}: no such file")
+        if path.stat().st_size > MAX_IMPORT_BYTES:
+            raise UserError(f"{source}: larger than 2 GB; split the export into smaller files")
+        data = path.read_bytes()
+    started = time.perf_counter()
+    summary = import_outcomes(
+        ctx.session_factory,
+        ctx.team_id,
+        data,
+        source,
+        icp=ctx.config.icp,
+        taxonomy=ctx.config.taxonomy,
+        encoding=args.encoding,
+        progress=_progress_printer(sys.stderr, Path(source).name, unit="deals"),
+    )
+    sys.stdout.write(outcomes_import_text(summary, time.perf_counter() - started))
+    for warning in summary.warnings[:5]:
+        print(f"  warning: {warning}", file=sys.stderr)
+    if len(summary.warnings) > 5:
+        print(f"  ... and {len(summary.warnings) - 5:,} more warnings", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -430,7 +488,82 @@ def cmd_notes_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _as_of(text: str | None, settings: Any) -> datetime:
+    """--as-of DATE: that day at the digest time, in the digest timezone; default now."""
+    zone = ZoneInfo(settings.timezone)
+    if not text:
+        return datetime.now(UTC)
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise UserError(f"--as-of must be a date like 2026-11-23, not '{text}'") from None
+    return datetime(day.year, day.month, day.day, settings.hour, settings.minute, tzinfo=zone)
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from bot.chart import digest_chart_png
+    from bot.digest_view import digest_html, digest_json, digest_text
+    from insights.digest_service import build_digest
+
+    ctx = _context(args)
+    as_of = _as_of(args.as_of, ctx.config.digest)
+    if args.post:
+        return _post_digest(ctx, as_of)
+    digest = build_digest(ctx.session_factory, ctx.team_id, ctx.config, as_of)
+    chart = digest_chart_png(digest) if (args.chart or args.html) else None
+    if args.chart and chart is not None:
+        Path(args.chart).write_bytes(chart)
+    if args.html:
+        Path(args.html).write_text(digest_html(digest, chart), encoding="utf-8")
+    if args.json:
+        print(json.dumps(digest_json(digest), ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(digest_text(digest))
+    for label, path in (("chart", args.chart), ("HTML", args.html)):
+        if path:
+            print(f"Wrote the {label} to {Path(path).resolve()}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _post_digest(ctx: AppContext, as_of: datetime) -> int:
+    from bot.app import check_slack_settings, make_web_client
+    from bot.digest_jobs import DigestPoster
+
+    check_slack_settings(ctx.settings, "post")
+    result = DigestPoster(ctx, make_web_client(ctx.settings), trigger="cli").post(as_of=as_of)
+    week = f"the week of {result.period.start.isoformat()}" if result.period else "this week"
+    messages = {
+        "posted": f"Posted the digest for {week} to {result.channel} (ts {result.message_ts}).",
+        "recovered": f"The digest for {week} was already in {result.channel}; recorded it as posted.",
+        "already_posted": f"The digest for {week} was already posted to {result.channel}; nothing sent.",
+        "in_progress": f"The digest for {week} is being posted right now by another process; nothing sent.",
+        "quiet": f"Nothing happened in {week} and digest.quiet_week is 'skip'; nothing sent.",
+    }
+    if result.state in messages:
+        print(messages[result.state])
+        return EXIT_OK
+    raise UserError(f"could not post the digest for {week}: {result.error}")
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from bot.digest_jobs import next_runs
+
+    config = load_config(_settings(args).config_path)
+    settings = config.digest
+    if not settings.channel:
+        print("digest.channel is not set in icp.yml: no digest is scheduled.")
+        return EXIT_OK
+    print(f"The digest posts to {settings.channel} every {settings.day.capitalize()} at {settings.time} "
+          f"{settings.timezone}. Next five:")  # fmt: skip
+    for run in next_runs(settings, datetime.now(UTC)):
+        utc = run.astimezone(UTC)
+        print(f"  {run:%a %Y-%m-%d %H:%M %Z}  =  {utc:%a %Y-%m-%d %H:%M} UTC")
+    return EXIT_OK
+
+
 COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace], int]] = {
+    ("digest", None): cmd_digest,
+    ("schedule", None): cmd_schedule,
     ("run", None): cmd_run,
     ("notes", "export"): cmd_notes_export,
     ("demo", None): cmd_demo,
@@ -439,6 +572,7 @@ COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace], int]] = {
     ("db", "upgrade"): cmd_db_upgrade,
     ("accounts", "import"): cmd_accounts_import,
     ("accounts", "list"): cmd_accounts_list,
+    ("outcomes", "import"): cmd_outcomes_import,
     ("fit", None): cmd_fit,
     ("tag", None): cmd_tag,
 }

@@ -40,19 +40,23 @@ from slack_bolt.request import BoltRequest
 
 from bot import surface
 from bot.app import Bot, build_bot
+from bot.chart import digest_chart_png
 from bot.context import LOCAL_TEAM
+from bot.digest_view import digest_html, digest_text
 from bot.payloads import Workspace, sign
 from bot.render import KIND_LABELS, kind_label, overview_text, render, terminal_safe
 from bot.settings import Settings, bundled_resource
 from bot.standin import RecordedCall, SlackStandIn
 from insights.capture import NoteView, iter_notes
 from insights.config import Config, load_config
+from insights.digest import Digest
 from insights.errors import UserError
 from insights.service import import_accounts, score_all
 from storage.engine import make_engine, make_session_factory
 from storage.schema import upgrade
 
 TRAFFIC_FILE = "demo_traffic.jsonl"
+DIGEST_DAY = (2026, 11, 23)  # the Monday after the replayed weeks: its digest covers Nov 16-22
 CHANNELS = {"C0DEALS": "deals", "C0CHURN": "churn", "C0CSWINS": "cs-wins", "C0DIGEST": "icp-digest"}
 CHANNEL_IDS = {name: cid for cid, name in CHANNELS.items()}
 SIGNING_SECRET = "demo0signing0secret0not0a0real01"  # the stand-in's, never Slack's
@@ -850,6 +854,7 @@ def play(folder: Path | None = None) -> DemoRun:
             _out("correction", c=correction)
             checks = run_fit_checks(demo, _fit_queries(demo.notes(), correction))
             _out("fit", checks=checks)
+            show_digest(bot, workdir)
             notes = demo.notes()
         finally:
             bot.shutdown()
@@ -868,6 +873,38 @@ def play(folder: Path | None = None) -> DemoRun:
         seconds=time.perf_counter() - started,
     )
     return DemoRun(workdir, database_url, config_path, traffic, replay, correction, checks, notes, calls)
+
+
+def show_digest(bot: Bot, folder: Path) -> Digest | None:
+    """Post the digest of the replayed weeks the way the Monday job does, and show it."""
+    poster = bot.digest
+    if poster is None:
+        return None
+    settings = poster.settings
+    zone = ZoneInfo(settings.timezone)
+    as_of = datetime(*DIGEST_DAY, settings.hour, settings.minute, tzinfo=zone)
+    built: list[Digest] = []
+    poster.on_built = built.append
+    poster.backoff = ()
+    result = poster.post(as_of=as_of, trigger="demo")
+    if not built:
+        return None
+    digest = built[0]
+    chart_path, html_path = folder / "digest.png", folder / "digest.html"
+    chart = digest_chart_png(digest)
+    chart_path.write_bytes(chart)
+    html_path.write_text(digest_html(digest, chart), encoding="utf-8")
+    _out(
+        "digest",
+        as_of=f"{as_of:%A %b} {as_of.day}, {as_of:%H:%M} {settings.timezone}",
+        as_of_date=as_of.date().isoformat(),
+        posted=result.state == "posted",
+        state=result.state,
+        text=digest_text(digest),
+        chart=chart_path,
+        html=html_path,
+    )
+    return digest
 
 
 def run_demo(folder: Path | None = None) -> int:

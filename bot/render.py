@@ -6,9 +6,11 @@ has control characters removed.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,9 @@ import jinja2
 
 import templates
 from insights.capture import NoteView
+from insights.digest import Rate
 from insights.errors import AccountNotFoundError
+from insights.outcomes_service import OutcomesImportSummary
 from insights.service import FitAnswer, FitOverview
 from insights.tag_eval import EvalReport
 from insights.tagging import TagResult, slack_to_plain
@@ -114,6 +118,7 @@ def environment() -> jinja2.Environment:
     env.filters["snippet"] = snippet
     env.globals["link"] = link
     env.globals["mark"] = lambda matched: _MARKS[matched]
+    env.filters.update(DIGEST_FILTERS)  # the weekly digest (defined at the end of this module)
     return env
 
 
@@ -226,3 +231,135 @@ def tag_text(result: TagResult) -> str:
 
 def eval_text(report: EvalReport, source: str) -> str:
     return render("tag_eval.txt.j2", r=report, source=source)
+
+
+# ---------------------------------------------------------------------------------------------
+# The weekly digest: plain-text helpers shared by its Slack, terminal and HTML renderings. They
+# never escape; each template escapes for its medium (`mrkdwn`, `term`, or HTML autoescape).
+
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def percent(value: float | None) -> str:
+    """0.625 -> "63%"; None (no closed deals) -> "–"."""
+    value = _finite(value)
+    return "–" if value is None else f"{value * 100:.0f}%"
+
+
+def rate_text(rate: Rate) -> str:
+    """A rate with its n: "63% (n=16)"; a small sample shows counts, never a bare percentage."""
+    value = _finite(rate.value)
+    if rate.denominator == 0 or value is None:
+        return "n=0"
+    if rate.small_sample:
+        return f"{rate.numerator} of {rate.denominator} (n={rate.denominator}, small sample)"
+    return f"{percent(value)} (n={rate.denominator})"
+
+
+def change_arrow(now: float | None, before: float | None, tolerance: float = 0.005) -> str:
+    """↑, ↓ or → from `before` to `now`; "" when either is unknown."""
+    now, before = _finite(now), _finite(before)
+    if now is None or before is None:
+        return ""
+    if now > before + tolerance:
+        return "↑"
+    if now < before - tolerance:
+        return "↓"
+    return "→"
+
+
+def points(difference: float | None) -> str:
+    """A difference of two rates in percentage points: 0.24 -> "+24 pts"."""
+    difference = _finite(difference)
+    if difference is None:
+        return ""
+    shown = round(difference * 100)
+    return f"{'+' if shown > 0 else '−' if shown < 0 else '±'}{abs(shown)} pts"
+
+
+def sparkline(values: Iterable[float | None]) -> str:
+    """Rates in 0..1 as ▁..█ on a fixed scale (0% is ▁, 100% is █); "·" where there is no rate."""
+    out = []
+    for value in values:
+        v = _finite(value)
+        out.append("·" if v is None else _SPARKS[min(7, max(0, int(v * 8)))])
+    return "".join(out)
+
+
+def short_day(value: date) -> str:
+    return f"{value:%b} {value.day}"
+
+
+def amount_text(value: float | None, currency: str | None = None) -> str:
+    """48000, "USD" -> "$48k"; an unknown currency is written after the figure; None -> ""."""
+    value = _finite(value)
+    if value is None:
+        return ""
+    sign = _CURRENCY_SIGNS.get(currency or "", "")
+    size = abs(value)
+    if size >= 1_000_000_000:
+        shown = f"{value / 1_000_000_000:.1f}".removesuffix(".0") + "B"
+    elif size >= 1_000_000:
+        shown = f"{value / 1_000_000:.1f}".removesuffix(".0") + "M"
+    elif size >= 1_000:
+        shown = f"{value / 1_000:.1f}".removesuffix(".0") + "k"
+    else:
+        shown = f"{value:,.0f}"
+    return f"{sign}{shown}" if sign else f"{shown} {currency or ''}".strip()
+
+
+def clip(value: object, limit: int = 60) -> str:
+    """One line of at most `limit` characters: whitespace collapsed, a cut marked with "…"."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def label(code: str) -> str:
+    """A code or field name as words: "security_compliance" -> "security compliance"."""
+    return str(code).replace("_", " ")
+
+
+DIGEST_FILTERS: dict[str, Callable[..., str]] = {
+    "percent": percent,
+    "rate": rate_text,
+    "arrow": change_arrow,
+    "points": points,
+    "sparkline": sparkline,
+    "short_day": short_day,
+    "amount": amount_text,
+    "clip": clip,
+    "label": label,
+}
+
+
+_KIND_COUNTS = {
+    "win": ("win", "wins"),
+    "loss": ("loss", "losses"),
+    "renewal_loss": ("renewal loss", "renewal losses"),
+    "implementation_failure": ("implementation failure", "implementation failures"),
+    "customer_win": ("customer win", "customer wins"),
+}
+_OUTCOME_LAYOUTS = {"salesforce": "Salesforce Opportunity export", "hubspot": "HubSpot deals export"}
+
+
+def outcomes_import_text(summary: OutcomesImportSummary, elapsed: float) -> str:
+    """The terminal summary of `icp-bot outcomes import`."""
+    kinds = [
+        f"{_number(n)} {_KIND_COUNTS[k][0] if n == 1 else _KIND_COUNTS[k][1]}"
+        for k, n in summary.by_kind.items()
+    ]
+    stages = [f"{_number(n)} {stage}" for stage, n in list(summary.open_stages.items())[:4]]
+    if len(summary.open_stages) > 4:
+        stages.append("...")
+    return render(
+        "outcomes_import.txt.j2",
+        s=summary,
+        elapsed=elapsed,
+        layout=_OUTCOME_LAYOUTS.get(summary.layout, summary.layout),
+        kinds=kinds,
+        stages=", ".join(stages),
+    )

@@ -376,7 +376,9 @@ class SlackStandIn:
 
     def _channel(self, args: dict[str, Any]) -> str | None:
         channel = str(args.get("channel", ""))
-        return channel if channel in self.channels or channel.startswith("D") else None
+        # A DM: its D… id, or a user id, which Slack accepts for chat.postMessage (the app's DM).
+        direct = channel[:1] in {"D", "U", "W"} and len(channel) > 2
+        return channel if channel in self.channels or direct else None
 
     def _api_auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": "https://standin.slack.test/", "team": self.team, "user": "icp-bot",

@@ -34,5 +34,7 @@ WEB_API_SCOPES: dict[str, tuple[str, ...]] = {
     "reactions.add": ("reactions:write",),  # capture.confirm: reaction
     "reactions.remove": ("reactions:write",),
     "views.open": (),
+    "conversations.history": ("channels:history", "groups:history"),  # a digest that got through?
+    "files.upload_v2": ("files:write",),  # the digest's chart (three calls, one scope)
     "apps.connections.open": (),  # Socket Mode, with the app-level token
 }

@@ -208,6 +208,37 @@ class DigestSettings(_Strict):
     day: str = "monday"
     time: str = "09:00"
     timezone: str = "UTC"
+    # A Slack user ID told by DM when a digest could not be posted.
+    admin: str | None = None
+    # A week without outcomes: "post" one line saying so, or "skip" posting.
+    quiet_week: Literal["post", "skip"] = "post"
+    # A run missed while the bot was down is posted when it comes back within this many hours.
+    grace_hours: Annotated[float, Field(ge=0, le=72)] = 6
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[CGD][A-Z0-9]{2,}", value):
+            raise ValueError(
+                f"'{value}' is not a channel ID (like C0123ABCD): the digest needs the ID, shown "
+                "in Slack under the channel's name > About"
+            )
+        return value
+
+    @field_validator("admin")
+    @classmethod
+    def _user_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[UW][A-Z0-9]{2,}", value):
+            raise ValueError(f"'{value}' is not a Slack user ID (like U0123ABCD)")
+        return value
+
+    @property
+    def hour(self) -> int:
+        return int(self.time.split(":")[0])
+
+    @property
+    def minute(self) -> int:
+        return int(self.time.split(":")[1])
 
     @field_validator("day")
     @classmethod

@@ -155,7 +155,8 @@ def test_the_correction_carries_the_persons_labels(played: Played) -> None:
 
 
 def test_the_bot_replies_to_outcomes_only(played: Played) -> None:
-    posts = [c for c in played.run.calls if c.method == "chat.postMessage"]
+    calls = played.run.calls
+    posts = [c for c in calls if c.method == "chat.postMessage" and c.args.get("channel") != "C0DIGEST"]
     assert len(posts) == len(played.notes)  # one confirmation per note, none for chatter
     assert {str(c.args.get("thread_ts")) for c in posts} == {n.thread_ts or n.ts for n in played.notes}
     for line, ts in _final_messages(played.run):
@@ -249,3 +250,16 @@ def test_mrkdwn_becomes_plain_terminal_text() -> None:
     assert mrkdwn_to_terminal(text, users) == (
         "Logged: Win · old Q4 QBR @dana @here #deals a@b.test R&D <12% code 2*3 snake_case [31mred"
     )
+
+
+def test_the_demo_ends_with_the_digest_posted_once_and_its_files(played: Played) -> None:
+    digests = [
+        c for c in played.run.calls if c.method == "chat.postMessage" and c.args.get("channel") == "C0DIGEST"
+    ]
+    assert len(digests) == 1 and "ICP digest · week of Nov 16" in str(digests[0].args["text"])
+    assert [c.args["channel_id"] for c in played.run.calls if c.method == "files.completeUploadExternal"] == [
+        "C0DIGEST"
+    ]
+    png, html = played.run.folder / "digest.png", played.run.folder / "digest.html"
+    assert png.read_bytes().startswith(b"\x89PNG") and "<html" in html.read_text(encoding="utf-8")
+    assert "ICP DIGEST · week of Nov 16, 2026" in played.out and str(png) in played.out
