@@ -44,18 +44,22 @@ from bot.chart import digest_chart_png
 from bot.context import LOCAL_TEAM
 from bot.digest_view import digest_html, digest_text
 from bot.payloads import Workspace, sign
-from bot.render import KIND_LABELS, kind_label, overview_text, render, terminal_safe
+from bot.render import KIND_LABELS, kind_label, outcomes_import_text, overview_text, render, terminal_safe
 from bot.settings import Settings, bundled_resource
 from bot.standin import RecordedCall, SlackStandIn
 from insights.capture import NoteView, iter_notes
 from insights.config import Config, load_config
 from insights.digest import Digest
 from insights.errors import UserError
+from insights.outcomes_service import import_outcomes
 from insights.service import import_accounts, score_all
 from storage.engine import make_engine, make_session_factory
 from storage.schema import upgrade
 
 TRAFFIC_FILE = "demo_traffic.jsonl"
+# Salesforce deals closed in the ten weeks before the replayed traffic (generated for the demo):
+# the history that gives the first digest its trend.
+DEALS_FILE = "demo_opportunities.csv"
 DIGEST_DAY = (2026, 11, 23)  # the Monday after the replayed weeks: its digest covers Nov 16-22
 CHANNELS = {"C0DEALS": "deals", "C0CHURN": "churn", "C0CSWINS": "cs-wins", "C0DIGEST": "icp-digest"}
 CHANNEL_IDS = {name: cid for cid, name in CHANNELS.items()}
@@ -292,8 +296,9 @@ class DemoSlack:
         )
 
     def notes(self) -> list[NoteView]:
+        """The notes captured from Slack (the imported CRM deals are the digest's history)."""
         ctx = self.bot.services.ctx
-        return list(iter_notes(ctx.session_factory, ctx.team_id))
+        return [n for n in iter_notes(ctx.session_factory, ctx.team_id) if n.source != "import"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -813,9 +818,28 @@ def _import_accounts(database_url: str, config: Config, accounts: Path) -> None:
         summary = import_accounts(session_factory, LOCAL_TEAM, accounts.read_bytes(), accounts.name)
         seconds = time.perf_counter() - started
         overview = overview_text(score_all(session_factory, LOCAL_TEAM, config.icp, limit=5), None)
+        deals_path = bundled_resource(DEALS_FILE)
+        started = time.perf_counter()
+        deals = import_outcomes(
+            session_factory,
+            LOCAL_TEAM,
+            deals_path.read_bytes(),
+            deals_path.name,
+            icp=config.icp,
+            taxonomy=config.taxonomy,
+        )
+        deals_text = outcomes_import_text(deals, time.perf_counter() - started).rstrip()
     finally:
         engine.dispose()
-    _out("accounts", s=summary, seconds=seconds, file=accounts.name, overview=overview)
+    _out(
+        "accounts",
+        s=summary,
+        seconds=seconds,
+        file=accounts.name,
+        overview=overview,
+        deals_file=deals_path.name,
+        deals=deals_text,
+    )
 
 
 def play(folder: Path | None = None) -> DemoRun:
