@@ -181,19 +181,21 @@ def _progress_printer(stream: TextIO, label: str, unit: str = "accounts") -> Cal
     return report
 
 
+def _read_import_file(source: str) -> tuple[bytes, str]:
+    """The bytes of an export to import (FILE, or - for standard input) and the name to report."""
+    if source == "-":
+        return sys.stdin.buffer.read(), "<stdin>"
+    path = Path(source)
+    if not path.is_file():
+        raise UserError(f"{source}: no such file")
+    if path.stat().st_size > MAX_IMPORT_BYTES:
+        raise UserError(f"{source}: larger than 2 GB; split the export into smaller files")
+    return path.read_bytes(), source
+
+
 def cmd_accounts_import(args: argparse.Namespace) -> int:
     ctx = _context(args)
-    source = args.file
-    if source == "-":
-        data = sys.stdin.buffer.read()
-        source = "<stdin>"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise UserError(f"{source}: no such file")
-        if path.stat().st_size > MAX_IMPORT_BYTES:
-            raise UserError(f"{source}: larger than 2 GB; split the export into smaller files")
-        data = path.read_bytes()
+    data, source = _read_import_file(args.file)
     started = time.perf_counter()
     summary = import_accounts(
         ctx.session_factory,
@@ -239,17 +241,7 @@ def cmd_outcomes_import(args: argparse.Namespace) -> int:
     from insights.outcomes_service import import_outcomes
 
     ctx = _context(args)
-    source = args.file
-    if source == "-":
-        data = sys.stdin.buffer.read()
-        source = "<stdin>"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise UserError(f"{source}: no such file")
-        if path.stat().st_size > MAX_IMPORT_BYTES:
-            raise UserError(f"{source}: larger than 2 GB; split the export into smaller files")
-        data = path.read_bytes()
+    data, source = _read_import_file(args.file)
     started = time.perf_counter()
     summary = import_outcomes(
         ctx.session_factory,

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from insights.normalize import (
     humanize_enum,
@@ -226,6 +226,21 @@ def decode_csv_bytes(data: bytes, source: str, encoding: str | None = None) -> s
         ) from None
 
 
+def read_csv_header(
+    text: str, source: str, error: type[AccountsFileError] = AccountsFileError
+) -> tuple[Any, list[str]]:  # csv's reader type is private (_csv.Reader)
+    """A strict CSV reader over `text` (delimiter sniffed from the first line) and its cleaned header."""
+    first_line = text.split("\n", 1)[0]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(first_line), strict=True)
+    try:
+        headers = [clean_cell(h).strip('"') for h in next(reader)]
+    except StopIteration:
+        raise error(source, [FileProblem(None, None, None, "is empty: no header row")]) from None
+    except csv.Error as exc:
+        raise error(source, [FileProblem(None, 1, None, f"header cannot be read as CSV: {exc}")]) from None
+    return reader, headers
+
+
 def _sniff_delimiter(first_line: str) -> str:
     counts = {d: first_line.count(d) for d in (",", ";", "\t")}
     best = max(counts, key=lambda d: counts[d])
@@ -255,7 +270,8 @@ def detect_layout(headers: list[str]) -> Layout | None:
     return next(layout for layout, score in scores.items() if score == top)
 
 
-def _clean(value: str) -> str:
+def clean_cell(value: str) -> str:
+    """A cell without control characters or surrounding space."""
     return _CONTROL.sub("", value).strip()
 
 
@@ -269,16 +285,7 @@ def parse_accounts_csv(
     website is a warning (the account is kept without a domain).
     """
     lines_total = text.count("\n") + 1
-    first_line = text.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(first_line), strict=True)
-    try:
-        headers = [_clean(h).strip('"') for h in next(reader)]
-    except StopIteration:
-        raise AccountsFileError(source, [FileProblem(None, None, None, "is empty: no header row")]) from None
-    except csv.Error as exc:
-        raise AccountsFileError(
-            source, [FileProblem(None, 1, None, f"header cannot be read as CSV: {exc}")]
-        ) from None
+    reader, headers = read_csv_header(text, source)
 
     layout = detect_layout(headers)
     if layout is None:
@@ -435,7 +442,7 @@ def _record(
     extra: dict[str, str] = {}
     failed: set[str] = set()
     for (header, target, convert), raw in zip(columns, cells, strict=False):
-        value = _clean(raw)
+        value = clean_cell(raw)
         if not value:
             continue
         try:

@@ -28,7 +28,6 @@ Pure: text in, records or an `OutcomesFileError` naming row, line and column out
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -36,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from insights.accounts_csv import AccountsFileError, FileProblem
+from insights.accounts_csv import AccountsFileError, FileProblem, clean_cell, read_csv_header
 from insights.normalize import parse_number
 
 Layout = Literal["salesforce", "hubspot"]
@@ -136,7 +135,6 @@ _HEADER_NAMES: dict[Layout, dict[str, str]] = {
     },
 }
 _ACCOUNT_EXPORT_HEADERS = {"website", "numberofemployees", "company domain name", "number of employees"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 # CRM picklist values the tagger reads wrongly or not at all. CRM picklists are a fixed vocabulary,
 # so these few are named outright; every other loss reason, and every description, goes to the
@@ -255,16 +253,6 @@ def _fold(value: str) -> str:
     return " ".join(re.sub(r"[^0-9a-z]+", " ", value.casefold()).split())
 
 
-def _clean(value: str) -> str:
-    return _CONTROL.sub("", value).strip()
-
-
-def _sniff_delimiter(first_line: str) -> str:
-    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
 def detect_layout(headers: list[str]) -> Layout | None:
     """The layout whose columns cover most of the header; it must have a deal id and a stage."""
     folded = [h.strip().lower() for h in headers]
@@ -350,16 +338,7 @@ def parse_outcomes_csv(
     Every problem of the file is collected before raising (the first is named in the message);
     a closed deal needs its id, a stage and a readable close date, and a readable amount if any.
     """
-    first_line = text.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(first_line), strict=True)
-    try:
-        headers = [_clean(h).strip('"') for h in next(reader)]
-    except StopIteration:
-        raise OutcomesFileError(source, [FileProblem(None, None, None, "is empty: no header row")]) from None
-    except csv.Error as exc:
-        raise OutcomesFileError(
-            source, [FileProblem(None, 1, None, f"header cannot be read as CSV: {exc}")]
-        ) from None
+    reader, headers = read_csv_header(text, source, OutcomesFileError)
     layout = detect_layout(headers)
     if layout is None:
         raise _not_a_deals_file(source, headers)
@@ -417,7 +396,7 @@ def _read_rows(
                 message = f"has {len(cells)} cells but the header has {width} columns"
                 findings.problems.append(FileProblem(row, line, None, message))
                 continue
-            values = {f: _clean(c) for f, c in zip(fields, cells, strict=False) if f is not None}
+            values = {f: clean_cell(c) for f, c in zip(fields, cells, strict=False) if f is not None}
             raws.append(_Raw(row, line, {k: v for k, v in values.items() if v}))
     except csv.Error as exc:
         findings.problems.append(FileProblem(row + 1, reader.line_num, None, f"cannot be read as CSV: {exc}"))
