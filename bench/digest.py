@@ -17,9 +17,12 @@ Measured, each in a fresh Python subprocess, N times (median time, largest peak 
   and kind. The tier is the one stored on the note: scoring 100,000 accounts in the floor would
   make it slower and flatter the ratio.
 - digest: `insights.digest_service.build_digest` for Monday 2026-11-23 09:00 America/New_York.
-Time is wall time of the work inside the child, after its imports; memory is the child's peak
-resident set size (`resource.getrusage(RUSAGE_SELF).ru_maxrss` read at its end), which includes
-the interpreter and pandas (the RSS after imports is reported too).
+Time is wall time of the work inside the child, after its imports (engine creation and every
+query included). Memory is the child's peak resident set size, VmHWM from /proc/self/status read
+at its end: the interpreter and pandas included (the RSS after imports is reported too). Not
+ru_maxrss: on Linux a child's ru_maxrss (and RUSAGE_CHILDREN in the parent) starts from the
+parent's peak at fork, which here is the data generator's.
+Results: printed, and written to bench-results/digest.json. The SQLite file is removed after.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -312,7 +316,12 @@ def main() -> None:
     from storage.engine import make_engine, normalize_database_url
 
     scratch = Path(tempfile.mkdtemp(prefix="icp-bench-digest-"))
-    results = [bench("sqlite", f"sqlite:///{scratch / 'digest.db'}", args.accounts, args.notes, args.repeat)]
+    try:
+        results = [
+            bench("sqlite", f"sqlite:///{scratch / 'digest.db'}", args.accounts, args.notes, args.repeat)
+        ]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # half a gigabyte
     if args.postgres:
         schema = f"icpbot_bench_{uuid.uuid4().hex[:8]}"
         admin = make_engine(args.postgres)

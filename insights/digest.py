@@ -295,9 +295,9 @@ def _prepare(outcomes: pd.DataFrame) -> pd.DataFrame:
     frame = outcomes[present].reset_index(drop=True)  # a new frame: the caller's is never touched
     for name, default in _OPTIONAL.items():
         if name not in frame.columns:
-            frame[name] = np.full(n, default, dtype=object if default is None else None)
+            frame[name] = _objects(np.full(n, default, dtype=object)) if default is None else default
     reasons = outcomes["reasons"].to_numpy(dtype=object) if "reasons" in outcomes.columns else None
-    frame["reasons"] = _reason_lists(reasons, n)
+    frame["reasons"] = _objects(_reason_lists(reasons, n))
     frame["posted_at"] = pd.to_datetime(frame["posted_at"], utc=True).astype("datetime64[ns, UTC]")
     if not pd.api.types.is_float_dtype(frame["amount"].dtype):
         frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").astype(float)
@@ -308,9 +308,15 @@ def _prepare(outcomes: pd.DataFrame) -> pd.DataFrame:
     has_kind = ~pd.isna(kind)
     event = kind.copy()
     event[~has_kind & frame["renewal_kept"].to_numpy()] = RENEWAL_KEPT
-    frame["event"] = event
+    frame["event"] = _objects(event)
     keep = pd.Series(event).isin(_EVENTS).to_numpy()
     return frame if keep.all() else frame.loc[keep].reset_index(drop=True)
+
+
+def _objects(values: np.ndarray[Any, np.dtype[Any]]) -> pd.Series:
+    """An object column as it is: assigning a bare array of text to a frame makes pandas 3 infer
+    and convert it to its string dtype, which costs more than anything computed from it here."""
+    return pd.Series(values, dtype=object, copy=False)
 
 
 def _reason_lists(values: np.ndarray[Any, np.dtype[Any]] | None, n: int) -> np.ndarray[Any, np.dtype[Any]]:
@@ -360,17 +366,17 @@ def _merge_pairs(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.bool_]]:
     amounts[notes[take_amount]] = amounts[crm[take_amount]]
     currencies[notes[take_amount]] = currencies[crm[take_amount]]
     frame["amount"] = amounts
-    frame["currency"] = currencies
+    frame["currency"] = _objects(currencies)
     for name in ("competitor", "crm_id", "tier"):
         values = frame[name].to_numpy(dtype=object, copy=True)
         fill = pd.isna(values[notes]) & ~pd.isna(values[crm])
         values[notes[fill]] = values[crm[fill]]
-        frame[name] = values
+        frame[name] = _objects(values)
     reasons = frame["reasons"].to_numpy(dtype=object, copy=True)
     for n_pos, c_pos in zip(notes, crm, strict=True):
         if not reasons[n_pos] and reasons[c_pos]:
             reasons[n_pos] = reasons[c_pos]
-    frame["reasons"] = reasons
+    frame["reasons"] = _objects(reasons)
     merged = frame["merged_id"].to_numpy(copy=True)
     merged[notes] = pd.to_numeric(frame["id"]).to_numpy(dtype=float)[crm]
     frame["merged_id"] = merged

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
@@ -35,10 +36,12 @@ from storage.repositories import DigestInputRepository
 SessionFactory = sessionmaker[Session]
 # How far outside the trend window notes are read: CRM rows that may pair with a note inside it.
 WINDOW_MARGIN = timedelta(days=DEDUPE_DAYS + 1)
+# The columns of DigestInputRepository.outcome_rows, in its order.
 OUTCOME_COLUMNS = (
-    "id", "kind", "account_id", "account", "tier", "posted_at", "amount", "currency", "reasons",
-    "competitor", "permalink", "text", "source", "crm_id",
+    "id", "kind", "account_id", "tier", "posted_at", "amount", "currency", "reasons", "competitor",
+    "source", "crm_id", "renewal",
 )  # fmt: skip
+EVIDENCE_COLUMNS = ("account", "permalink", "text")
 _UNKNOWN, _NO, _YES = 0, 1, 2  # a rule's result on one account: None, False, True
 
 
@@ -47,9 +50,36 @@ def build_digest(session_factory: SessionFactory, team_id: str, config: Config, 
     timezone = config.digest.timezone
     start, end = trend_window(digest_period(as_of, timezone))
     outcomes, accounts = load_digest_inputs(
-        session_factory, team_id, config.icp, since=start - WINDOW_MARGIN, until=end + WINDOW_MARGIN
+        session_factory,
+        team_id,
+        config.icp,
+        since=start - WINDOW_MARGIN,
+        until=end + WINDOW_MARGIN,
+        evidence=False,
     )
-    return compute_digest(outcomes, accounts, icp=config.icp, as_of=as_of, timezone=timezone)
+    digest = compute_digest(outcomes, accounts, icp=config.icp, as_of=as_of, timezone=timezone)
+    return _with_evidence(session_factory, team_id, digest)
+
+
+def _with_evidence(session_factory: SessionFactory, team_id: str, digest: Digest) -> Digest:
+    """The notable items with their notes' account name, permalink and text (read for those only)."""
+    if not digest.notable:
+        return digest
+    with session_factory() as session:
+        rows = DigestInputRepository(session, team_id).evidence_rows(n.note_id for n in digest.notable)
+    found = {row[0]: row for row in rows}
+    notable = tuple(
+        replace(
+            item,
+            account=found[item.note_id][1],
+            permalink=found[item.note_id][2],
+            text=found[item.note_id][3],
+        )
+        if item.note_id in found
+        else item
+        for item in digest.notable
+    )
+    return replace(digest, notable=notable)
 
 
 def load_digest_inputs(
@@ -59,6 +89,7 @@ def load_digest_inputs(
     *,
     since: datetime,
     until: datetime | None = None,
+    evidence: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The `outcomes` and `accounts` frames of insights.digest for notes posted in [since, until).
 
@@ -67,14 +98,15 @@ def load_digest_inputs(
     note whose account was deleted keeps its stored tier. Accounts: only those the notes name (the
     only ones any figure reads), with today's `tier` and the fields the spotlight and the ICP's
     rules read (industry, employees, country, every criterion and disqualifier field, extras
-    included).
+    included). Without `evidence` the outcomes lack `account`, `permalink` and `text` (the
+    digest's defaults fill them; build_digest reads them for its notable items only).
     """
     named = list(dict.fromkeys([*SPOTLIGHT_FIELDS, *(r.field for r in (*icp.criteria, *icp.disqualifiers))]))
     fields = [f for f in named if f in CANONICAL_FIELDS]
     extras = [f for f in named if f not in CANONICAL_FIELDS]
     with session_factory() as session:
         repo = DigestInputRepository(session, team_id)
-        outcomes = _outcomes_frame(repo.outcome_rows(since, until))
+        outcomes = _outcomes_frame(repo.outcome_rows(since, until, evidence=evidence), evidence=evidence)
         ids = outcomes["account_id"].dropna().unique().astype(np.int64).tolist()
         account_rows = repo.account_rows(ids, fields, extra=bool(extras))
     accounts = _accounts_frame(account_rows, fields, extras, icp)
@@ -124,8 +156,8 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _outcomes_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    names = (*OUTCOME_COLUMNS, "renewal")
+def _outcomes_frame(rows: Sequence[Sequence[Any]], *, evidence: bool) -> pd.DataFrame:
+    names = (*OUTCOME_COLUMNS, *(EVIDENCE_COLUMNS if evidence else ()))
     data = dict(zip(names, _columns(rows, len(names)), strict=True))
     renewal = data.pop("renewal")
     reasons = _json_lists(data.pop("reasons"))
@@ -134,10 +166,13 @@ def _outcomes_frame(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     frame["id"] = frame["id"].astype(np.int64)
     frame["account_id"] = pd.to_numeric(frame["account_id"]).astype(float)
     frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").astype(float)
-    # Text on SQLite ("2026-11-16 14:03:00.000000", UTC), aware datetimes on PostgreSQL.
-    frame["posted_at"] = pd.to_datetime(posted, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+    # Text on SQLite ("2026-11-16 14:03:00.000000", UTC), aware datetimes on PostgreSQL (parsing
+    # those "as ISO 8601" would take the slow path, one at a time).
+    text = len(posted) > 0 and isinstance(posted[0], str)
+    when = pd.to_datetime(pd.Series(posted, dtype=object), utc=True, format="ISO8601" if text else None)
+    frame["posted_at"] = when.astype("datetime64[ns, UTC]")
     frame["renewal_kept"] = pd.isna(data["kind"]) & (renewal == "kept")
-    frame["reasons"] = reasons
+    frame["reasons"] = pd.Series(reasons, dtype=object, copy=False)
     return frame
 
 

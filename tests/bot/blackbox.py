@@ -160,7 +160,7 @@ class RunningBot:
         self._ts += 7
         return f"{self._ts}.000{self._ts % 1000:03d}"
 
-    def wait_for(self, check: Callable[[], T | None], timeout: float = 15.0, what: str = "the bot") -> T:
+    def wait_for(self, check: Callable[[], T | None], timeout: float = 30.0, what: str = "the bot") -> T:
         """Poll `check` until it returns something truthy; fail with the bot's log on timeout."""
         deadline = time.monotonic() + timeout
         while True:
