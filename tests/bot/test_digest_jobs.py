@@ -59,27 +59,32 @@ def test_the_digest_stays_at_nine_local_across_dst(zone: str, start: datetime, o
 
 
 @pytest.mark.parametrize(
-    ("frozen", "first_local", "first_utc"),
+    ("zone", "frozen", "first_local", "first_utc"),
     [
-        ("2026-10-31 12:00:00", "Mon 2026-11-02 09:00 EST", "Mon 2026-11-02 14:00 UTC"),  # after fall back
-        (
-            "2026-03-07 12:00:00",
-            "Mon 2026-03-09 09:00 EDT",
-            "Mon 2026-03-09 13:00 UTC",
-        ),  # after spring forward
+        ("America/New_York", "2026-10-31 12:00:00", "Mon 2026-11-02 09:00 EST", "Mon 2026-11-02 14:00 UTC"),
+        ("America/New_York", "2026-03-07 12:00:00", "Mon 2026-03-09 09:00 EDT", "Mon 2026-03-09 13:00 UTC"),
+        ("Europe/Helsinki", "2026-10-24 12:00:00", "Mon 2026-10-26 09:00 EET", "Mon 2026-10-26 07:00 UTC"),
+        ("Europe/Helsinki", "2026-03-28 12:00:00", "Mon 2026-03-30 09:00 EEST", "Mon 2026-03-30 06:00 UTC"),
     ],
 )
 def test_schedule_prints_the_next_five_times_in_both_zones(
+    *,
+    zone: str,
     frozen: str,
     first_local: str,
     first_utc: str,
     capsys: pytest.CaptureFixture[str],
     example_config_path: Path,
+    tmp_path: Path,
 ) -> None:
-    with freeze_time(frozen):
-        assert main(["--config", str(example_config_path), "schedule"]) == 0
+    text = example_config_path.read_text(encoding="utf-8")
+    assert "timezone: America/New_York" in text
+    config = tmp_path / "icp.yml"
+    config.write_text(text.replace("timezone: America/New_York", f"timezone: {zone}"), encoding="utf-8")
+    with freeze_time(frozen):  # the Saturday before the clocks change
+        assert main(["--config", str(config), "schedule"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "every Monday at 09:00 America/New_York" in lines[0]
+    assert f"every Monday at 09:00 {zone}" in lines[0]
     assert lines[1].split("=") == [f"  {first_local}  ", f"  {first_utc}"]
     assert len(lines) == 6
 
