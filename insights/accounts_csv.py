@@ -14,7 +14,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -241,6 +241,40 @@ def read_csv_header(
     return reader, headers
 
 
+def csv_rows(
+    reader: Any,
+    width: int,
+    problems: list[FileProblem],
+    progress: Callable[[int, int], None] | None,
+    lines_total: int,
+) -> Iterator[tuple[int, int, list[str]]]:
+    """(row number, first line, cells) of each non-blank data row.
+
+    A row with more non-empty cells than the header has columns, and a row that is not valid
+    CSV, become problems (the latter ends the file); progress is reported every 10,000 rows.
+    """
+    row = 0
+    start_line = reader.line_num + 1
+    try:
+        for cells in reader:
+            row += 1
+            line = start_line
+            start_line = reader.line_num + 1
+            if progress is not None and row % 10_000 == 0:
+                progress(reader.line_num, lines_total)
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) > width and any(c.strip() for c in cells[width:]):
+                message = f"has {len(cells)} cells but the header has {width} columns"
+                problems.append(FileProblem(row, line, None, message))
+                continue
+            yield row, line, cells
+    except csv.Error as exc:
+        problems.append(FileProblem(row + 1, reader.line_num, None, f"cannot be read as CSV: {exc}"))
+    if progress is not None:
+        progress(lines_total, lines_total)
+
+
 def _sniff_delimiter(first_line: str) -> str:
     counts = {d: first_line.count(d) for d in (",", ";", "\t")}
     best = max(counts, key=lambda d: counts[d])
@@ -300,34 +334,10 @@ def parse_accounts_csv(
     findings = _Findings()
     records: list[AccountRecord] = []
     problems = findings.problems
-    row = 0
-    start_line = reader.line_num + 1
-    try:
-        for cells in reader:
-            row += 1
-            line = start_line
-            start_line = reader.line_num + 1
-            if progress is not None and row % 10_000 == 0:
-                progress(reader.line_num, lines_total)
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) > len(headers) and any(c.strip() for c in cells[len(headers) :]):
-                problems.append(
-                    FileProblem(
-                        row,
-                        line,
-                        None,
-                        f"has {len(cells)} cells but the header has {len(headers)} columns",
-                    )
-                )
-                continue
-            record = _record(row, line, cells, converters, findings)
-            if record is not None:
-                records.append(record)
-    except csv.Error as exc:
-        problems.append(FileProblem(row + 1, reader.line_num, None, f"cannot be read as CSV: {exc}"))
-    if progress is not None:
-        progress(lines_total, lines_total)
+    for row, line, cells in csv_rows(reader, len(headers), problems, progress, lines_total):
+        record = _record(row, line, cells, converters, findings)
+        if record is not None:
+            records.append(record)
     if problems:
         raise AccountsFileError(source, problems)
     if not records:

@@ -27,7 +27,6 @@ Pure: text in, records or an `OutcomesFileError` naming row, line and column out
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from insights.accounts_csv import AccountsFileError, FileProblem, clean_cell, read_csv_header
+from insights.accounts_csv import AccountsFileError, FileProblem, clean_cell, csv_rows, read_csv_header
 from insights.normalize import parse_number
 
 Layout = Literal["salesforce", "hubspot"]
@@ -381,27 +380,9 @@ def _read_rows(
 ) -> list[_Raw]:
     """The non-blank rows, each as its mapped, cleaned, non-empty cells."""
     raws: list[_Raw] = []
-    row = 0
-    start_line = reader.line_num + 1
-    try:
-        for cells in reader:
-            row += 1
-            line = start_line
-            start_line = reader.line_num + 1
-            if progress is not None and row % 10_000 == 0:
-                progress(reader.line_num, lines_total)
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) > width and any(c.strip() for c in cells[width:]):
-                message = f"has {len(cells)} cells but the header has {width} columns"
-                findings.problems.append(FileProblem(row, line, None, message))
-                continue
-            values = {f: clean_cell(c) for f, c in zip(fields, cells, strict=False) if f is not None}
-            raws.append(_Raw(row, line, {k: v for k, v in values.items() if v}))
-    except csv.Error as exc:
-        findings.problems.append(FileProblem(row + 1, reader.line_num, None, f"cannot be read as CSV: {exc}"))
-    if progress is not None:
-        progress(lines_total, lines_total)
+    for row, line, cells in csv_rows(reader, width, findings.problems, progress, lines_total):
+        values = {f: clean_cell(c) for f, c in zip(fields, cells, strict=False) if f is not None}
+        raws.append(_Raw(row, line, {k: v for k, v in values.items() if v}))
     return raws
 
 
