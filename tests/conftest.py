@@ -15,11 +15,16 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cli import main
+from insights.config import Config, load_config
+from insights.service import build_tagger, import_accounts
+from insights.tagging import Tagger
 from storage.engine import make_engine, make_session_factory, normalize_database_url
 from storage.schema import upgrade
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
+SAMPLE_ACCOUNTS = ROOT / "bot" / "resources" / "sample_accounts.csv"
 PG_SKIP_REASON = (
     "PostgreSQL tests need TEST_DATABASE_URL, e.g. "
     "TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test (CI sets it)"
@@ -101,3 +106,28 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture(scope="session")
 def example_config_path() -> Path:
     return ROOT / "bot" / "resources" / "icp.example.yml"
+
+
+@pytest.fixture
+def config(example_config_path: Path) -> Config:
+    """The bundled example config (modules that need another one define their own)."""
+    return load_config(example_config_path)
+
+
+@pytest.fixture
+def tagger(session_factory: sessionmaker[Session], config: Config) -> Tagger:
+    """The tagger of workspace T1 after importing the bundled sample accounts."""
+    import_accounts(session_factory, "T1", SAMPLE_ACCOUNTS.read_bytes(), SAMPLE_ACCOUNTS.name)
+    return build_tagger(session_factory, "T1", config.taxonomy)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
+    """A clean working directory with DATABASE_URL set (SQLite, and PostgreSQL when configured)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("ICP_BOT_CONFIG", "ICP_BOT_TEAM_ID", "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    if not db_url.startswith("sqlite"):
+        assert main(["db", "upgrade"]) == 0
+    return tmp_path

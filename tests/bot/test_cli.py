@@ -19,18 +19,6 @@ SF = DATA / "salesforce_accounts.csv"
 HUBSPOT = DATA / "hubspot_companies.csv"
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
-    """A clean working directory with DATABASE_URL set (SQLite, and PostgreSQL when configured)."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("ICP_BOT_CONFIG", "ICP_BOT_TEAM_ID", "SLACK_BOT_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    if not db_url.startswith("sqlite"):
-        assert main(["db", "upgrade"]) == 0
-    return tmp_path
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()

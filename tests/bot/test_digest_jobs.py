@@ -21,7 +21,7 @@ from bot.digest_jobs import DigestPoster, catch_up, last_run_at, next_runs
 from bot.settings import Settings
 from bot.standin import SlackStandIn
 from insights.capture import IncomingMessage, capture_message
-from insights.config import Config, DigestSettings, load_config
+from insights.config import Config, DigestSettings
 from insights.digest_runs import recent_digest_runs
 from insights.service import build_tagger, import_accounts
 from storage.engine import make_engine, make_session_factory
@@ -103,11 +103,6 @@ def test_last_run_and_the_grace_period() -> None:
 def slack() -> Iterator[SlackStandIn]:
     with SlackStandIn() as standin:
         yield standin
-
-
-@pytest.fixture
-def config(example_config_path: Path) -> Config:
-    return load_config(example_config_path)
 
 
 def _context(session_factory: sessionmaker[Session], config: Config, **digest: object) -> AppContext:

@@ -23,25 +23,14 @@ from insights.capture import (
     outcomes_for_account,
     record_confirmation,
 )
-from insights.config import Config, load_config
-from insights.service import build_tagger, fit_for, import_accounts
+from insights.config import Config
+from insights.service import fit_for
 from insights.tagging import Tagger
 from storage.models import Note
 from storage.repositories import TaggingExampleRepository
 
 ACCOUNTS = Path(__file__).parent.parent.parent / "bot" / "resources" / "sample_accounts.csv"
 TEAM = "T1"
-
-
-@pytest.fixture
-def config(example_config_path: Path) -> Config:
-    return load_config(example_config_path)
-
-
-@pytest.fixture
-def tagger(session_factory: sessionmaker[Session], config: Config) -> Tagger:
-    import_accounts(session_factory, TEAM, ACCOUNTS.read_bytes(), ACCOUNTS.name)
-    return build_tagger(session_factory, TEAM, config.taxonomy)
 
 
 def _message(text: str, ts: str = "1761900000.000100", channel: str = "C0DEALS") -> IncomingMessage:

@@ -22,9 +22,9 @@ from insights.capture import (
     correct_note,
     iter_notes,
 )
-from insights.config import Config, load_config
+from insights.config import Config
 from insights.outcomes_service import OutcomesImportSummary, import_outcomes
-from insights.service import build_tagger, fit_for, import_accounts
+from insights.service import fit_for, import_accounts
 from insights.tagging import Tagger
 from storage.models import ImportRun
 from storage.repositories import ImportRunRepository
@@ -35,17 +35,6 @@ SF = DATA / "salesforce_opportunities.csv"
 HUBSPOT = DATA / "hubspot_deals.csv"
 TEAM = "T1"
 SF_HEADER = "Id,Name,Account.Name,StageName,CloseDate,Amount,Type,Loss_Reason__c,Description"
-
-
-@pytest.fixture
-def config(example_config_path: Path) -> Config:
-    return load_config(example_config_path)
-
-
-@pytest.fixture
-def tagger(session_factory: sessionmaker[Session], config: Config) -> Tagger:
-    import_accounts(session_factory, TEAM, ACCOUNTS.read_bytes(), ACCOUNTS.name)
-    return build_tagger(session_factory, TEAM, config.taxonomy)
 
 
 def _import(
@@ -389,18 +378,6 @@ def test_progress_is_reported_while_reading_and_writing_a_large_file(
 
 
 # --- the command -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
-    """A clean working directory with DATABASE_URL set (SQLite, and PostgreSQL when configured)."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("ICP_BOT_CONFIG", "ICP_BOT_TEAM_ID", "SLACK_BOT_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    if not db_url.startswith("sqlite"):
-        assert main(["db", "upgrade"]) == 0
-    return tmp_path
 
 
 def test_outcomes_import_command_prints_the_summary_and_refuses_a_bad_file_in_one_line(
