@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print the contract's JSON")
 
     _add_slack_commands(sub)
+    _add_backfill_command(sub)
     return parser
 
 
@@ -146,6 +148,27 @@ def _add_slack_commands(sub: Any) -> None:
     notes_sub = notes.add_subparsers(dest="notes_command", metavar="ACTION")
     export = notes_sub.add_parser("export", help="every captured outcome, one JSON object per line")
     export.add_argument("--json", action="store_true", help="JSON lines (the default and only format)")
+    export.add_argument("--user", metavar="USER_ID", help="only the notes of this person's messages (U…)")
+    delete = notes_sub.add_parser(
+        "delete", help="delete everything stored about one person (a privacy request), in one go"
+    )
+    delete.add_argument("--user", metavar="USER_ID", required=True, help="the person's Slack user ID (U…)")
+    delete.add_argument("--yes", action="store_true", help="delete; without it, only say what would go")
+    purge = notes_sub.add_parser("purge", help="delete notes older than retention.notes_months (icp.yml)")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    purge.add_argument("--months", type=int, help="this many months instead of retention.notes_months")
+
+
+def _add_backfill_command(sub: Any) -> None:
+    backfill = sub.add_parser("backfill", help="capture a capture channel's older history, idempotently")
+    backfill.add_argument("--channel", required=True, metavar="ID", help="the channel's ID (C…)")
+    backfill.add_argument(
+        "--since", required=True, metavar="DATE", help="from this day on (YYYY-MM-DD, in digest.timezone)"
+    )
+    backfill.add_argument("--until", metavar="DATE", help="up to and including this day (default: now)")
+    backfill.add_argument(
+        "--confirm", action="store_true", help="post confirmations as live capture does (default: silent)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -471,12 +494,74 @@ def _port_from_env() -> int:
 def cmd_notes_export(args: argparse.Namespace) -> int:
     from bot.render import note_json
     from insights.capture import iter_notes
+    from insights.privacy import check_user_id, iter_person_notes
 
+    user = check_user_id(args.user) if args.user else None  # a typo is told before the database opens
     ctx = _context(args)
     out = sys.stdout
-    for note in iter_notes(ctx.session_factory, ctx.team_id):
+    notes = (
+        iter_person_notes(ctx.session_factory, ctx.team_id, user)
+        if user
+        else iter_notes(ctx.session_factory, ctx.team_id)
+    )
+    for note in notes:
         out.write(json.dumps(note_json(note), ensure_ascii=False) + "\n")
     out.flush()
+    return EXIT_OK
+
+
+def _counted(count: int, noun: str) -> str:
+    """ "1 note", "2 notes", "1,200 notes" (nouns here take an -s)."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def cmd_notes_delete(args: argparse.Namespace) -> int:
+    from insights.privacy import ERASED_USER, check_user_id, count_person_data, delete_person_data
+
+    user = check_user_id(args.user)
+    ctx = _context(args)
+    if not args.yes:
+        found = count_person_data(ctx.session_factory, ctx.team_id, user)
+        if found.empty:
+            print(f"Nothing is stored about {user} in workspace {ctx.team_id}.")
+            return EXIT_OK
+        print(
+            f"{user}: {_counted(found.notes, 'note')}, {_counted(found.examples, 'tagging example')} and "
+            f"{_counted(found.inbox_events, 'inbox event')} would be deleted, and "
+            f"{_counted(found.corrected_notes, 'note')} they corrected would name '{ERASED_USER}' instead. "
+            "Nothing was deleted: run again with --yes to delete."
+        )
+        return EXIT_OK
+    done = delete_person_data(ctx.session_factory, ctx.team_id, user)
+    log.info("deleted the data of %s in %s: %s", user, ctx.team_id, done)
+    print(
+        f"Deleted {_counted(done.notes, 'note')}, {_counted(done.examples, 'tagging example')} and "
+        f"{_counted(done.inbox_events, 'inbox event')} of {user}; "
+        f"{_counted(done.corrected_notes, 'note')} they corrected now name '{ERASED_USER}' instead."
+    )
+    return EXIT_OK
+
+
+def cmd_notes_purge(args: argparse.Namespace) -> int:
+    from insights.privacy import apply_retention
+
+    ctx = _context(args)
+    months = args.months if args.months is not None else ctx.config.retention.notes_months
+    if months is None:
+        raise UserError(
+            "retention.notes_months is not set in icp.yml, so notes are kept for good; "
+            "set it, or pass --months N"
+        )
+    if months < 1:
+        raise UserError(f"--months must be 1 or more, not {months}")
+    result = apply_retention(
+        ctx.session_factory, ctx.team_id, datetime.now(UTC), months, dry_run=args.dry_run
+    )
+    verb = "would be deleted" if args.dry_run else "deleted"
+    print(
+        f"Posted before {result.cutoff:%Y-%m-%d %H:%M} UTC ({_counted(months, 'month')} ago): "
+        f"{_counted(result.notes, 'note')} and {_counted(result.examples, 'correction')} {verb}."
+    )
     return EXIT_OK
 
 
@@ -553,11 +638,63 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _backfill_day(text: str, option: str, zone: ZoneInfo) -> datetime:
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise UserError(f"{option} must be a date like 2026-11-01, not '{text}'") from None
+    return datetime(day.year, day.month, day.day, tzinfo=zone)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from bot.app import check_slack_settings, make_web_client
+    from bot.history import HistorySummary, backfill, cli_services
+
+    channel = args.channel.strip()
+    if not re.fullmatch(r"[CG][A-Z0-9]{2,30}", channel):
+        raise UserError(
+            f"--channel must be a channel ID like C0123ABCDE (channel details, About, at the bottom), "
+            f"not '{args.channel}'"
+        )
+    ctx = _context(args)
+    zone = ZoneInfo(ctx.config.digest.timezone)
+    since = _backfill_day(args.since, "--since", zone)
+    until = _backfill_day(args.until, "--until", zone) + timedelta(days=1) if args.until else None
+    if since > datetime.now(UTC):
+        raise UserError(f"--since {args.since} is in the future")
+    if until is not None and until <= since:
+        raise UserError(f"--until {args.until} is before --since {args.since}")
+    check_slack_settings(ctx.settings, "post")
+    services = cli_services(ctx, make_web_client(ctx.settings))
+
+    def progress(phase: str, summary: HistorySummary) -> None:
+        if phase == "read":
+            pages = f"{summary.pages} page{'s' * (summary.pages != 1)}"
+            line = f"{channel}: read {pages}, {summary.messages:,} messages"
+        else:
+            line = (f"{channel}: processed {summary.processed:,} of {summary.to_process:,} messages, "
+                    f"{summary.captured:,} outcomes captured, {summary.known:,} already known")  # fmt: skip
+        print(line, file=sys.stderr, flush=True)
+
+    summary = backfill(services, channel, since=since, until=until, confirm=args.confirm, progress=progress)
+    if summary.stopped and not summary.messages:
+        raise UserError(f"cannot read the history of {summary.stopped[0]}")
+    print(f"Backfilled {channel} from {since.date().isoformat()}: {summary.line()}.")
+    if summary.stopped:
+        raise UserError("stopped before the end; run the same command again to continue (it is idempotent)")
+    return EXIT_OK
+
+
 COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace], int]] = {
     ("digest", None): cmd_digest,
     ("schedule", None): cmd_schedule,
+    ("backfill", None): cmd_backfill,
     ("run", None): cmd_run,
     ("notes", "export"): cmd_notes_export,
+    ("notes", "delete"): cmd_notes_delete,
+    ("notes", "purge"): cmd_notes_purge,
     ("demo", None): cmd_demo,
     ("init", None): cmd_init,
     ("config", "check"): cmd_config_check,

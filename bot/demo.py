@@ -284,7 +284,12 @@ class DemoSlack:
         return self.slack.calls[start:]
 
     def event(self, event: dict[str, Any]) -> list[RecordedCall]:
-        return self._dispatch(json.dumps(self.workspace.event_callback(event)), "application/json")
+        """As in production: the event is stored in the inbox before the ack, then processed."""
+        start = len(self.slack.calls)
+        if not self.bot.inbox.accept(self.workspace.event_callback(event)):
+            raise RuntimeError("the inbox refused an event")
+        self.bot.inbox.drain()
+        return self.slack.calls[start:]
 
     def command(self, text: str, *, user: str, channel: str) -> list[RecordedCall]:
         fields = self.workspace.slash_command(text, self.slack.response_url(), user=user, channel=channel)

@@ -14,9 +14,11 @@ from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.request.internals import parse_body
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 
 from bot.app import Bot
+from bot.inbox import event_row
 
 log = logging.getLogger("icp_bot")
 
@@ -46,9 +48,40 @@ def _is_slack_shaped(environ: dict[str, Any]) -> bool:
     return isinstance(data, dict) and isinstance(data.get("event", {}), dict)
 
 
+def _stored_event(bot: Bot, verifier: SignatureVerifier, environ: dict[str, Any]) -> tuple[str, bytes] | None:
+    """An event_callback is verified and stored here, before the ack, instead of in Bolt (which
+    acknowledges events before its listeners run): (status, body) to answer, or None for Bolt."""
+    body: bytes = environ["wsgi.input"].getvalue()
+    if not body.startswith(b"{") or b'"event_callback"' not in body:
+        return None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or event_row(payload) is None:
+        return None
+    timestamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or "")
+    signature = str(environ.get("HTTP_X_SLACK_SIGNATURE") or "")
+    valid = timestamp.isdigit() and verifier.is_valid(
+        body=body.decode("utf-8"), timestamp=timestamp, signature=signature
+    )
+    if not valid:
+        return "401 Unauthorized", b'{"ok":false,"error":"invalid request signature"}'
+    retry = bool(environ.get("HTTP_X_SLACK_RETRY_NUM"))
+    if not bot.inbox.accept(payload, retry=retry):  # the database is down and the spool is full
+        return "503 Service Unavailable", b'{"ok":false,"error":"busy, retry later"}'
+    return "200 OK", b""
+
+
 def make_wsgi_app(bot: Bot) -> WSGIApp:
     slack = SlackRequestHandler(bot.app, path=EVENTS_PATH)
-    engine = bot.services.ctx.engine
+    engine = bot.ctx.engine
+    verifier = SignatureVerifier(bot.ctx.settings.slack_signing_secret or "")
+    oauth_paths = (
+        {bot.app.oauth_flow.install_path, bot.app.oauth_flow.redirect_uri_path}
+        if bot.app.oauth_flow
+        else set()
+    )
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
@@ -62,11 +95,21 @@ def make_wsgi_app(bot: Bot) -> WSGIApp:
                     start_response, "503 Service Unavailable", {"ok": False, "database": "unavailable"}
                 )
             return _json(start_response, "200 OK", {"ok": True, "database": "ok", "mode": bot.mode})
+        if path in oauth_paths and method == "GET":  # the install page and Slack's redirect back
+            return slack(environ, start_response)
         if path == EVENTS_PATH:
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"ok": False, "error": "use POST"})
             try:
                 if _is_slack_shaped(environ):
+                    stored = _stored_event(bot, verifier, environ)
+                    if stored is not None:
+                        status, answer = stored
+                        start_response(
+                            status,
+                            [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))],
+                        )
+                        return [answer]
                     return slack(environ, start_response)
             except (ValueError, TypeError, AttributeError, LookupError):  # odd fields Bolt trips over
                 pass
@@ -102,7 +145,7 @@ def serve_http(bot: Bot, *, host: str = "0.0.0.0", port: int = 3000, threads: in
     bot.start_scheduler()
     log.info(
         "icp-bot is listening on http://%s:%s%s (health: %s; workspace data: %s)",
-        host, server.effective_port, EVENTS_PATH, HEALTH_PATH, bot.services.team_id,
+        host, server.effective_port, EVENTS_PATH, HEALTH_PATH, bot.serves,
     )  # fmt: skip
     try:
         server.run()

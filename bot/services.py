@@ -17,6 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.access import AdminDirectory
 from bot.blocks import confirmation_message
 from bot.context import AppContext
 from insights.capture import NoteView, record_confirmation
@@ -178,6 +179,7 @@ class BotServices:
     bot_user_id: str
     confirm_mode: str = "thread"
     allowed_bots: frozenset[str] = field(default_factory=frozenset)
+    admins: AdminDirectory = field(default_factory=AdminDirectory.nobody)  # icp.yml `admins:`
 
     @property
     def team_id(self) -> str:

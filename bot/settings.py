@@ -30,6 +30,15 @@ class Settings:
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str | None = None
+    # OAuth installation (several workspaces): used when SLACK_CLIENT_ID and SLACK_CLIENT_SECRET
+    # are set and SLACK_BOT_TOKEN is not.
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_redirect_uri: str | None = None
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret and not self.slack_bot_token)
 
     @classmethod
     def from_env(cls, *, config: str | None = None, team: str | None = None) -> Settings:
@@ -52,10 +61,13 @@ class Settings:
             slack_signing_secret=_secret("SLACK_SIGNING_SECRET"),
             slack_app_token=_secret("SLACK_APP_TOKEN"),
             slack_api_url=(os.environ.get("SLACK_API_URL") or "").strip() or None,
+            slack_client_id=(os.environ.get("SLACK_CLIENT_ID") or "").strip() or None,
+            slack_client_secret=_secret("SLACK_CLIENT_SECRET"),
+            slack_redirect_uri=(os.environ.get("SLACK_REDIRECT_URI") or "").strip() or None,
         )
 
     def __repr__(self) -> str:  # secrets never reach a log line or a traceback
-        hidden = {"slack_bot_token", "slack_signing_secret", "slack_app_token"}
+        hidden = {"slack_bot_token", "slack_signing_secret", "slack_app_token", "slack_client_secret"}
         shown = ", ".join(f"{k}={'***' if k in hidden and v else v!r}" for k, v in self.__dict__.items())
         return f"Settings({shown})"
 

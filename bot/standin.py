@@ -3,7 +3,11 @@
 It answers the Web API methods the bot calls, records every call (method, arguments, headers),
 keeps the messages it was sent per channel, serves `response_url`s and the three-step file
 upload, and fails on demand: `rate_limit_next` answers HTTP 429 with Retry-After,
-`fail_next` answers `ok: false` with a Slack error code. Nothing here talks to real Slack.
+`fail_next` answers `ok: false` with a Slack error code, `delay_next` answers late (a slow Web
+API, or one the client gives up on). `post_history`, `post_reply` and `edit_history` arrange what
+a channel said while the bot was not listening; conversations.history (newest first) and
+conversations.replies (oldest first) serve it as Slack does, with `oldest`, `latest`,
+`inclusive`, `limit` and `cursor`. Nothing here talks to real Slack.
 
     with SlackStandIn() as slack:
         client = WebClient(token=slack.token, base_url=slack.base_url)
@@ -32,6 +36,7 @@ tests show how to close it at once.)
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import json
@@ -40,6 +45,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,17 +77,27 @@ class _Failure:
 
 
 @dataclass
+class _Delay:
+    seconds: float
+    times: int
+
+
+@dataclass
 class StandInState:
     calls: list[RecordedCall] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)
     failures: dict[str, list[_Failure]] = field(default_factory=lambda: defaultdict(list))
+    delays: dict[str, list[_Delay]] = field(default_factory=lambda: defaultdict(list))
+    held: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # calls being delayed now
+    releases: int = 0  # bumped by release_delays(): every call held before it is answered at once
     tickets: set[str] = field(default_factory=set)  # issued by apps.connections.open, not used yet
     sockets: list[ServerConnection] = field(default_factory=list)  # greeted and open, oldest first
     envelopes: dict[str, dict[str, Any]] = field(default_factory=dict)  # pushed, by envelope_id
     acks: dict[str, dict[str, Any]] = field(default_factory=dict)
     ack_errors: list[str] = field(default_factory=list)
+    usergroups: dict[str, list[str]] = field(default_factory=dict)  # S… -> member user IDs
 
 
 def _parse_body(content_type: str, body: bytes, query: str) -> dict[str, Any]:
@@ -136,6 +152,11 @@ class SlackStandIn:
         self.team = team
         self.bot_user_id = bot_user_id
         self.channels = dict(channels or {"C0DEALS": "deals", "C0CHURN": "churn", "C0DIGEST": "icp-digest"})
+        # Bot tokens -> their workspace; OAuth installs add more (oauth.v2.access).
+        self.tokens: dict[str, dict[str, str]] = {
+            token: {"team_id": team_id, "team": team, "user_id": bot_user_id, "bot_id": "B0BOT"}
+        }
+        self._install_codes: dict[str, dict[str, str]] = {}
         self.state = StandInState()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # notified on socket connects, closes and acks
@@ -181,6 +202,7 @@ class SlackStandIn:
 
     def stop(self) -> None:
         """Close the WebSocket server and its connections (code 1001), then the Web API; join the threads."""
+        self.release_delays()
         if self._socket_server is not None:
             self._socket_server.shutdown()  # closes the open sockets and waits for their handlers
             if self._socket_thread is not None:
@@ -224,18 +246,69 @@ class SlackStandIn:
         with self._lock:
             self.state.failures[method].append(_Failure("ratelimited", times, 429, retry_after))
 
+    def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """The next `times` calls of `method` (or "response_url") are answered `seconds` late.
+
+        A slow Web API; with `seconds` above the client's timeout, one that times out (the call is
+        still recorded, when it is finally answered). `held(method)` says how many calls are being
+        delayed right now; `release_delays()` (and `stop()`) answers them at once.
+        """
+        with self._lock:
+            self.state.delays[method].append(_Delay(seconds, times))
+
+    def held(self, method: str) -> int:
+        """How many calls of `method` are being delayed right now (arrived, not answered yet)."""
+        with self._lock:
+            return self.state.held.get(method, 0)
+
+    def release_delays(self) -> None:
+        """Answer every call being delayed now; delays arranged for later calls still apply."""
+        with self._changed:
+            self.state.releases += 1
+            self._changed.notify_all()
+
     def response_url(self) -> str:
         """A fresh `response_url`, as Slack puts in command and action payloads."""
         return f"http://127.0.0.1:{self.port}/response/{next(self._ids)}"
 
-    def post_history(self, channel: str, text: str, user: str = "U0REP", **extra: Any) -> str:
-        """Put a message into a channel's history (as if a person had posted it); returns its ts."""
-        ts = self._next_ts()
+    def set_usergroup(self, group: str, users: list[str]) -> None:
+        """Make `group` (an S… ID) a user group with these members, for usergroups.users.list."""
+        with self._lock:
+            self.state.usergroups[group] = list(users)
+
+    def post_history(
+        self, channel: str, text: str, user: str = "U0REP", *, ts: str | None = None, **extra: Any
+    ) -> str:
+        """Put a message into a channel's history (as if a person had posted it); returns its ts.
+
+        `ts` places it at a chosen time (say, while the bot was down, or last month); by default
+        it gets the stand-in's next ts. Nothing is sent to the bot: it finds the message only by
+        reading history (conversations.history, conversations.replies).
+        """
+        ts = ts or self._next_ts()
         with self._lock:
             self.state.messages[channel].append(
                 {"type": "message", "user": user, "text": text, "ts": ts, **extra}
             )
         return ts
+
+    def post_reply(
+        self, channel: str, thread_ts: str, text: str, user: str = "U0REP", *, ts: str | None = None,
+        **extra: Any,
+    ) -> str:  # fmt: skip
+        """Put a reply into the thread of `thread_ts` (conversations.replies shows it; history shows
+        the parent's reply_count and latest_reply, and the reply itself only as a thread_broadcast)."""
+        return self.post_history(channel, text, user, ts=ts, thread_ts=thread_ts, **extra)
+
+    def edit_history(self, channel: str, ts: str, text: str) -> None:
+        """Edit a message in history as its author would: new text, and Slack's `edited` mark."""
+        with self._lock:
+            for message in self.state.messages.get(channel, []):
+                if message["ts"] == ts:
+                    message["text"] = text
+                    message["edited"] = {"user": message.get("user"), "ts": self._next_ts()}
+                    return
+        raise KeyError(f"no message {ts} in {channel}")
 
     # -- Socket Mode: what tests look at and arrange -------------------------------------------------
 
@@ -349,6 +422,63 @@ class SlackStandIn:
                 queue.pop(0)
             return failure
 
+    def _hold(self, method: str) -> None:
+        """Wait out a delay arranged with delay_next (on this request's own thread)."""
+        with self._changed:
+            queue = self.state.delays.get(method)
+            if not queue:
+                return
+            delay = queue[0]
+            delay.times -= 1
+            if delay.times <= 0:
+                queue.pop(0)
+            release = self.state.releases
+            self.state.held[method] += 1
+            self._changed.notify_all()
+            try:
+                self._changed.wait_for(lambda: self.state.releases != release, timeout=delay.seconds)
+            finally:
+                self.state.held[method] -= 1
+
+    # -- OAuth: several workspaces ---------------------------------------------------------------
+
+    def add_install(self, team_id: str, team: str, bot_user_id: str = "U0BOT") -> str:
+        """A workspace whose admin approved the app: the code Slack sends to the redirect URL."""
+        code = f"code-{team_id}-{next(self._ids)}"
+        with self._lock:
+            self._install_codes[code] = {"team_id": team_id, "team": team, "user_id": bot_user_id}
+        return code
+
+    def revoke(self, team_id: str) -> None:
+        """The workspace uninstalled the app: its tokens stop working (invalid_auth)."""
+        with self._lock:
+            for token in [t for t, who in self.tokens.items() if who["team_id"] == team_id]:
+                del self.tokens[token]
+
+    def team_of(self, call: RecordedCall) -> str | None:
+        """The workspace whose token made a recorded Web API call."""
+        return call.headers.get("X-Standin-Team")
+
+    def _api_oauth_v2_access(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            install = self._install_codes.pop(str(args.get("code") or ""), None)
+            if install is None:
+                return {"ok": False, "error": "invalid_code"}
+            token = f"xoxb-{install['team_id'].lower()}-{next(self._ids)}-standin"
+            self.tokens[token] = {**install, "bot_id": f"B{install['team_id'][1:]}"}
+        return {
+            "ok": True,
+            "app_id": self.app_id,
+            "authed_user": {"id": "U0INSTALLER"},
+            "scope": str(args.get("scope") or ""),
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": install["user_id"],
+            "team": {"id": install["team_id"], "name": install["team"]},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
     def _record(self, method: str, args: dict[str, Any], headers: dict[str, str], status: int) -> None:
         with self._lock:
             self.state.calls.append(RecordedCall(method, args, headers, status, time.time()))
@@ -356,22 +486,26 @@ class SlackStandIn:
     def handle_api(
         self, method: str, args: dict[str, Any], token: str | None
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        self._hold(method)
         failure = self._take_failure(method)
         if failure is not None:
             if failure.status == 429:
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(failure.retry_after)}
             return 200, {"ok": False, "error": failure.error}, {}
+        if method == "oauth.v2.access":  # client credentials, not a token
+            return 200, self._api_oauth_v2_access(args), {}
         if not token:
             return 200, {"ok": False, "error": "not_authed"}, {}
         wants_app_token = method == "apps.connections.open"  # the one method for the app-level token
         if wants_app_token != token.startswith("xapp-"):
             return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
-        if token != (self.app_token if wants_app_token else self.token):
+        known = token == self.app_token if wants_app_token else token in self.tokens
+        if not known:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         handler = getattr(self, "_api_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
-        result: dict[str, Any] = handler(args)
+        result: dict[str, Any] = handler({**args, "_token": token} if method == "auth.test" else args)
         return 200, result, {}
 
     def _channel(self, args: dict[str, Any]) -> str | None:
@@ -380,9 +514,12 @@ class SlackStandIn:
         direct = channel[:1] in {"D", "U", "W"} and len(channel) > 2
         return channel if channel in self.channels or direct else None
 
-    def _api_auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://standin.slack.test/", "team": self.team, "user": "icp-bot",
-                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": "B0BOT"}  # fmt: skip
+    def _api_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        who = self.tokens.get(str(args.get("_token") or "")) or self.tokens[self.token]
+        host = "standin" if who["team_id"] == self.team_id else f"{who['team_id'].lower()}.standin"
+        return {"ok": True, "url": f"https://{host}.slack.test/", "user": "icp-bot",
+                "team": who["team"], "team_id": who["team_id"], "user_id": who["user_id"],
+                "bot_id": who["bot_id"]}  # fmt: skip
 
     def _post(self, args: dict[str, Any], **extra: Any) -> dict[str, Any]:
         channel = self._channel(args)
@@ -455,20 +592,125 @@ class SlackStandIn:
     def _api_conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         return self._api_conversations_info(args)
 
+    # Slack's largest `limit` for history and replies. Since 2025 Slack caps it at 15 (and allows
+    # one call a minute) for apps distributed outside the Marketplace: set 15 to imitate that.
+    history_page_cap = 999
+
+    @staticmethod
+    def _ts_number(ts: object) -> Decimal:
+        try:
+            value = Decimal(str(ts))
+        except ArithmeticError:
+            return Decimal(-1)
+        return Decimal(-1) if value.is_nan() else value
+
+    def _window(self, messages: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The messages between `oldest` and `latest` (exclusive unless `inclusive`), or None when
+        an argument is malformed."""
+        oldest = self._ts_number(args.get("oldest") or 0)
+        latest = self._ts_number(args["latest"]) if args.get("latest") else Decimal("Infinity")
+        if oldest < 0 or latest < 0:
+            return None
+        inclusive = str(args.get("inclusive", "")).lower() in {"1", "true"}
+
+        def inside(ts: Decimal) -> bool:
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        return [m for m in messages if inside(self._ts_number(m["ts"]))]
+
+    def _page_args(self, args: dict[str, Any]) -> tuple[int, Decimal | None] | None:
+        """`limit` (capped as Slack does) and the ts a `cursor` continues from; None if malformed."""
+        try:
+            limit = int(args.get("limit") or 100)
+        except ValueError:
+            return None
+        limit = max(1, min(limit, self.history_page_cap))
+        cursor = str(args.get("cursor") or "")
+        if not cursor:
+            return limit, None
+        try:
+            kind, _, ts = base64.b64decode(cursor.encode(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return (limit, self._ts_number(ts)) if kind == "next_ts" else None
+
+    @staticmethod
+    def _cursor(ts: str) -> str:
+        return base64.b64encode(f"next_ts:{ts}".encode()).decode()
+
+    def _thread_view(self, channel: str) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """A channel as Slack's history shows it (no replies except broadcasts, no ephemeral
+        messages; parents carry reply_count, reply_users and latest_reply), and the replies by thread."""
+        with self._lock:
+            stored = [dict(m) for m in self.state.messages.get(channel, []) if not m.get("ephemeral_to")]
+        replies: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for message in stored:
+            thread_ts = message.get("thread_ts")
+            if thread_ts and thread_ts != message["ts"]:
+                replies[str(thread_ts)].append(message)
+        top = []
+        for message in stored:
+            thread_ts = message.get("thread_ts")
+            if thread_ts and thread_ts != message["ts"] and message.get("subtype") != "thread_broadcast":
+                continue
+            thread = replies.get(str(message["ts"]))
+            if thread:
+                newest = max(thread, key=lambda m: self._ts_number(m["ts"]))
+                users = sorted({str(m.get("user") or "") for m in thread} - {""})
+                message.update(thread_ts=message["ts"], reply_count=len(thread), reply_users=users,
+                               reply_users_count=len(users), latest_reply=newest["ts"])  # fmt: skip
+            top.append(message)
+        return top, replies
+
     def _api_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first within oldest/latest, `limit` at a time; `next_cursor` continues older."""
         channel = self._channel(args)
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
-        oldest = float(args.get("oldest") or 0)
-        limit = int(args.get("limit") or 100)
-        start = int(args.get("cursor") or 0)
-        with self._lock:
-            history = [m for m in self.state.messages.get(channel, []) if float(m["ts"]) > oldest]
-        history.sort(key=lambda m: float(m["ts"]), reverse=True)  # newest first, as Slack does
-        page = history[start : start + limit]
-        more = start + limit < len(history)
+        paging = self._page_args(args)
+        top, _ = self._thread_view(channel)
+        history = self._window(top, args)
+        if paging is None or history is None:
+            return {"ok": False, "error": "invalid_arguments"}
+        limit, before = paging
+        history.sort(key=lambda m: self._ts_number(m["ts"]), reverse=True)
+        if before is not None:
+            history = [m for m in history if self._ts_number(m["ts"]) < before]
+        page, more = history[:limit], len(history) > limit
+        next_cursor = self._cursor(page[-1]["ts"]) if more else ""
         return {"ok": True, "messages": page, "has_more": more,
-                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}  # fmt: skip
+                "response_metadata": {"next_cursor": next_cursor}}  # fmt: skip
+
+    def _api_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The parent first, then its replies oldest first within oldest/latest, `limit` at a time."""
+        channel = self._channel(args)
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        top, replies = self._thread_view(channel)
+        parent = next((m for m in top if m["ts"] == str(args.get("ts", ""))), None)
+        if parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        paging = self._page_args(args)
+        thread = self._window(replies.get(parent["ts"], []), args)
+        if paging is None or thread is None:
+            return {"ok": False, "error": "invalid_arguments"}
+        limit, after = paging
+        thread.sort(key=lambda m: self._ts_number(m["ts"]))
+        if after is not None:
+            thread = [m for m in thread if self._ts_number(m["ts"]) > after]
+        page, more = thread[:limit], len(thread) > limit
+        next_cursor = self._cursor(page[-1]["ts"]) if more else ""
+        return {"ok": True, "messages": [parent, *page], "has_more": more,
+                "response_metadata": {"next_cursor": next_cursor}}  # fmt: skip
+
+    def _api_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            users = self.state.usergroups.get(str(args.get("usergroup", "")))
+        if users is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(users)}
 
     def _api_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user", ""))
@@ -643,6 +885,7 @@ class SlackStandIn:
                     self._reply(200, {"ok": False, "error": "invalid_form_data"}, {})
                     return
                 if url.path.startswith("/response/"):
+                    standin._hold("response_url")
                     standin._record("response_url", args, headers, 200)
                     self._reply(200, "ok", {})
                     return
@@ -653,6 +896,9 @@ class SlackStandIn:
                 auth = self.headers.get("Authorization", "")
                 token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else args.pop("token", None)
                 status, payload, extra = standin.handle_api(method, args, token)
+                who = standin.tokens.get(str(token or ""))
+                if who is not None:  # which workspace's token made the call (the token itself is not kept)
+                    headers["X-Standin-Team"] = who["team_id"]
                 standin._record(method, args, headers, status)
                 self._reply(status, payload, extra)
 

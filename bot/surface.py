@@ -20,8 +20,20 @@ NOTE_CORRECT = "note_correct"
 EVENT_SUBSCRIPTIONS = {
     "message": {"message.channels": "channels:history", "message.groups": "groups:history"},
     "app_mention": {"app_mention": "app_mentions:read"},
+    # Told by Slack when a workspace removes the app or revokes its token (no scope needed).
+    "app_uninstalled": {"app_uninstalled": ""},
+    "tokens_revoked": {"tokens_revoked": ""},
 }
 COMMAND_SCOPE = "commands"
+
+
+def bot_scopes() -> list[str]:
+    """Every bot scope the code needs (what an OAuth installation asks for; the manifest's list)."""
+    needed = {COMMAND_SCOPE}
+    needed |= {scope for scopes in WEB_API_SCOPES.values() for scope in scopes}
+    needed |= {scope for subs in EVENT_SUBSCRIPTIONS.values() for scope in subs.values() if scope}
+    return sorted(needed)
+
 
 # Web API methods the bot calls -> the bot scopes they need.
 WEB_API_SCOPES: dict[str, tuple[str, ...]] = {
@@ -34,7 +46,10 @@ WEB_API_SCOPES: dict[str, tuple[str, ...]] = {
     "reactions.add": ("reactions:write",),  # capture.confirm: reaction
     "reactions.remove": ("reactions:write",),
     "views.open": (),
-    "conversations.history": ("channels:history", "groups:history"),  # a digest that got through?
+    # A digest that got through? And catch-up after downtime / backfill (bot.history).
+    "conversations.history": ("channels:history", "groups:history"),
+    "conversations.replies": ("channels:history", "groups:history"),  # thread replies missed while down
     "files.upload_v2": ("files:write",),  # the digest's chart (three calls, one scope)
     "apps.connections.open": (),  # Socket Mode, with the app-level token
+    "usergroups.users_list": ("usergroups:read",),  # usergroups.users.list: admins given as a group
 }

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -296,11 +297,41 @@ class Taxonomy(_Strict):
         return [Competitor(name=c) if isinstance(c, str) else c for c in self.competitors]
 
 
+def _admin_ref(value: str) -> str:
+    if not re.fullmatch(r"[UWS][A-Z0-9]{2,}", value):
+        raise ValueError(
+            f"'{value}' is neither a Slack user ID (like U0123ABCD) nor a user group ID (like S0123ABCD)"
+        )
+    return value
+
+
+# A Slack user (U…, W… on Enterprise Grid) or user group (S…) ID.
+AdminRef = Annotated[str, AfterValidator(_admin_ref)]
+
+
+class RetentionSettings(_Strict):
+    # Captured notes (and the text of corrections) older than this are deleted; None keeps them.
+    notes_months: Annotated[int, Field(ge=1, le=1200, strict=True)] | None = None
+    # What uninstalling the app from the workspace does to its data.
+    on_uninstall: Literal["keep", "delete"] = "keep"
+
+
 class Config(_Strict):
     icp: ICPDefinition
     capture: CaptureSettings = CaptureSettings()
     digest: DigestSettings = DigestSettings()
     taxonomy: Taxonomy = Taxonomy()
+    # Who may correct anyone's note, post the digest by hand or change settings from Slack.
+    admins: list[AdminRef] = []
+    retention: RetentionSettings = RetentionSettings()
+
+    @property
+    def admin_users(self) -> frozenset[str]:
+        return frozenset(a for a in self.admins if not a.startswith("S"))
+
+    @property
+    def admin_groups(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a for a in self.admins if a.startswith("S")))
 
 
 @dataclass(frozen=True)

@@ -228,3 +228,46 @@ class DigestRun(Base):
     __table_args__ = (
         Index("uq_digest_runs_team_channel_period", "team_id", "channel", "period_start", unique=True),
     )
+
+
+class InboxEvent(Base):
+    """A Slack event as it arrived, stored before Slack gets its acknowledgement.
+
+    A worker processes pending rows in order and marks them done; a process killed in between
+    leaves them pending, and the next start (or another replica, once the claim is stale) takes
+    them over. Unique per workspace + event_id, so Slack's retries of an event land on one row.
+    The body holds message text: done rows are purged after a day.
+    """
+
+    __tablename__ = "inbox_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    event_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    event_type: Mapped[str] = mapped_column(String(64), nullable=False)  # message, message_changed, …
+    channel: Mapped[str | None] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))  # the message's ts, when it is a message
+    user_id: Mapped[str | None] = mapped_column(String(32))  # its author, for deletion on request
+    body: Mapped[str] = mapped_column(Text, nullable=False)  # the raw JSON
+    state: Mapped[str] = mapped_column(String(12), nullable=False, default="pending")  # pending|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("uq_inbox_events_team_event", "team_id", "event_id", unique=True),
+        Index("ix_inbox_events_state_id", "state", "id"),
+    )
+
+
+class ChannelCursor(Base):
+    """The newest message ts the bot has seen per capture channel, where history catch-up starts."""
+
+    __tablename__ = "channel_cursors"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_ts: Mapped[str] = mapped_column(String(32), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)

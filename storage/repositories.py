@@ -78,6 +78,11 @@ class WorkspaceRepository:
     def team_ids(self) -> list[str]:
         return list(self.session.scalars(select(Workspace.team_id).order_by(Workspace.team_id)))
 
+    def delete(self, team_id: str) -> bool:
+        """Remove a workspace and, by cascade, its accounts, notes, examples and digest runs."""
+        result = self.session.execute(delete(Workspace).where(Workspace.team_id == team_id))
+        return bool(getattr(result, "rowcount", 0))
+
 
 class AccountRepository:
     """Accounts of one workspace."""
@@ -282,6 +287,43 @@ class TaggingExampleRepository:
         query = select(func.count()).select_from(TaggingExample).where(TaggingExample.team_id == self.team_id)
         return int(self.session.scalar(query) or 0)
 
+    # -- privacy and retention ------------------------------------------------------------------
+
+    def _of_person(self, user_id: str) -> Any:
+        """Examples a person made (their corrections) or that hold the text of one of their messages."""
+        their_texts = select(Note.text).where(Note.team_id == self.team_id, Note.user_id == user_id)
+        return and_(
+            TaggingExample.team_id == self.team_id,
+            or_(TaggingExample.created_by == user_id, TaggingExample.text.in_(their_texts)),
+        )
+
+    def count_of_person(self, user_id: str) -> int:
+        query = select(func.count()).select_from(TaggingExample).where(self._of_person(user_id))
+        return int(self.session.scalar(query) or 0)
+
+    def delete_of_person(self, user_id: str) -> int:
+        """Delete them (before the person's notes: their texts are matched against the notes)."""
+        statement = delete(TaggingExample).where(self._of_person(user_id))
+        result = self.session.execute(statement.execution_options(synchronize_session=False))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def _corrections_before(self, cutoff: datetime) -> Any:
+        # Corrections hold message text; labelled imports (`tag --learn`) are the operator's own data.
+        return and_(
+            TaggingExample.team_id == self.team_id,
+            TaggingExample.source == "correction",
+            TaggingExample.created_at < cutoff.astimezone(UTC),
+        )
+
+    def count_corrections_before(self, cutoff: datetime) -> int:
+        query = select(func.count()).select_from(TaggingExample).where(self._corrections_before(cutoff))
+        return int(self.session.scalar(query) or 0)
+
+    def delete_corrections_before(self, cutoff: datetime) -> int:
+        statement = delete(TaggingExample).where(self._corrections_before(cutoff))
+        result = self.session.execute(statement.execution_options(synchronize_session=False))
+        return int(getattr(result, "rowcount", 0) or 0)
+
 
 def _account_version(session: Session, team_id: str) -> tuple[object, ...]:
     accounts = session.execute(
@@ -389,6 +431,59 @@ class NoteRepository:
 
     def _active(self) -> Any:
         return and_(Note.team_id == self.team_id, Note.status == "active")
+
+    # -- privacy and retention ------------------------------------------------------------------
+
+    def _by_user(self, user_id: str) -> Any:
+        return and_(Note.team_id == self.team_id, Note.user_id == user_id)
+
+    def iter_by_user(self, user_id: str, batch: int = 1000) -> Iterator[Note]:
+        """The notes of one person's messages, retracted ones included, oldest first."""
+        query = select(Note).where(self._by_user(user_id)).order_by(Note.posted_at, Note.id)
+        yield from self.session.scalars(query.execution_options(yield_per=batch))
+
+    def count_by_user(self, user_id: str) -> int:
+        query = select(func.count()).select_from(Note).where(self._by_user(user_id))
+        return int(self.session.scalar(query) or 0)
+
+    def delete_by_user(self, user_id: str) -> int:
+        statement = delete(Note).where(self._by_user(user_id))
+        result = self.session.execute(statement.execution_options(synchronize_session=False))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def count_corrected_by(self, user_id: str) -> int:
+        """Other people's notes that name this person as the one who corrected them."""
+        query = (
+            select(func.count())
+            .select_from(Note)
+            .where(Note.team_id == self.team_id, Note.corrected_by == user_id)
+        )
+        return int(self.session.scalar(query) or 0)
+
+    def replace_corrector(self, user_id: str, replacement: str) -> int:
+        """Name `replacement` instead of `user_id` as these notes' corrector (the labels stay a person's)."""
+        result = self.session.execute(
+            update(Note)
+            .where(Note.team_id == self.team_id, Note.corrected_by == user_id)
+            .values(corrected_by=replacement)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def _older_than(self, cutoff: datetime) -> Any:
+        # Stored times are UTC (SQLite keeps the wall time only): compare in UTC.
+        posted = func.coalesce(Note.posted_at, Note.created_at)
+        return and_(Note.team_id == self.team_id, posted < cutoff.astimezone(UTC))
+
+    def count_older_than(self, cutoff: datetime) -> int:
+        query = select(func.count()).select_from(Note).where(self._older_than(cutoff))
+        return int(self.session.scalar(query) or 0)
+
+    def delete_older_than(self, cutoff: datetime) -> int:
+        """Delete the notes posted before `cutoff` (their created_at when posted_at is missing)."""
+        statement = delete(Note).where(self._older_than(cutoff))
+        result = self.session.execute(statement.execution_options(synchronize_session=False))
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class DigestRunRepository:

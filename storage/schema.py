@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest revision in storage/migrations/versions; tests/storage/test_schema.py keeps it true.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 
 class SchemaOutOfDateError(RuntimeError):

@@ -9,11 +9,14 @@ from slack_bolt import App
 
 from bot.listeners import actions, commands, errors, events, views
 from bot.services import BotServices
+from bot.workspaces import Workspaces
 
 
-def register_all(app: App, services: BotServices) -> None:
-    commands.register(app, services)
-    actions.register(app, services)
-    views.register(app, services)
-    events.register(app, services)  # last: it ends with the catch-all for unknown event types
-    errors.register(app, services)
+def register_all(app: App, target: BotServices | Workspaces) -> None:
+    """`target`: the workspaces this app serves, or one workspace's services."""
+    workspaces = target if isinstance(target, Workspaces) else Workspaces.one(target)
+    commands.register(app, workspaces)
+    actions.register(app, workspaces)
+    views.register(app, workspaces)
+    events.register(app, workspaces)  # last: it ends with the catch-all for unknown event types
+    errors.register(app, workspaces)

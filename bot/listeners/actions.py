@@ -7,14 +7,16 @@ import logging
 import re
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import surface
+from bot.access import not_allowed_text
 from bot.blocks import confirmation_message, correction_modal, fit_message, notice_message
 from bot.listeners.errors import reported
 from bot.services import BotServices, explain_slack_error
+from bot.workspaces import Workspaces
 from insights.capture import get_note, mark_not_outcome
 from insights.config import Competitor
 from insights.errors import UserError
@@ -77,6 +79,20 @@ def _note_id(body: dict[str, Any]) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def _may_change(body: dict[str, Any], author: str | None, respond: Respond, services: BotServices) -> bool:
+    """The note's author and admins may change it; anyone else is told why, privately, and nothing changes."""
+    user = str((body.get("user") or {}).get("id") or "")
+    if services.admins.may_change(author, user):
+        return True
+    log.info("%s may not change a note of %s: refused", user or "someone", author or "an integration")
+    respond(
+        replace_original=False,
+        response_type="ephemeral",
+        **notice_message(not_allowed_text(author, services.admins)).as_kwargs(),
+    )
+    return False
+
+
 def handle_note_change(
     ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, services: BotServices
 ) -> None:
@@ -86,6 +102,8 @@ def handle_note_change(
     note = get_note(services.ctx.session_factory, services.team_id, note_id) if note_id else None
     if note is None:
         respond(replace_original=False, response_type="ephemeral", text="This note no longer exists.")
+        return
+    if not _may_change(body, note.user, respond, services):
         return
     taxonomy = services.ctx.config.taxonomy
     competitors = [c.name if isinstance(c, Competitor) else c for c in taxonomy.competitors]
@@ -111,6 +129,9 @@ def handle_note_not_outcome(ack: Ack, body: dict[str, Any], respond: Respond, se
     ack()
     note_id = _note_id(body)
     user = str((body.get("user") or {}).get("id") or "")
+    note = get_note(services.ctx.session_factory, services.team_id, note_id) if note_id else None
+    if note is not None and not _may_change(body, note.user, respond, services):
+        return
     result = mark_not_outcome(services.ctx.session_factory, services.team_id, note_id or 0, user)
     if result.note is None:
         respond(replace_original=False, response_type="ephemeral", text="This note no longer exists.")
@@ -119,23 +140,29 @@ def handle_note_not_outcome(ack: Ack, body: dict[str, Any], respond: Respond, se
     services.tagger.refresh_soon()  # learn from the correction
 
 
-def register(app: App, services: BotServices) -> None:
+def register(app: App, workspaces: Workspaces) -> None:
     @app.action(surface.FIT_SHARE)
     @reported
-    def fit_share(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        handle_fit_share(ack, body, respond, services)
+    def fit_share(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        if services := workspaces.for_request(context, ack):
+            handle_fit_share(ack, body, respond, services)
 
     @app.action(re.compile(rf"^{surface.FIT_PICK}_\d+$"))
     @reported
-    def fit_pick(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        handle_fit_pick(ack, body, respond, services)
+    def fit_pick(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        if services := workspaces.for_request(context, ack):
+            handle_fit_pick(ack, body, respond, services)
 
     @app.action(surface.NOTE_CHANGE)
     @reported
-    def note_change(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        handle_note_change(ack, body, client, respond, services)
+    def note_change(
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+    ) -> None:
+        if services := workspaces.for_request(context, ack):
+            handle_note_change(ack, body, client, respond, services)
 
     @app.action(surface.NOTE_NOT_OUTCOME)
     @reported
-    def note_not_outcome(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        handle_note_not_outcome(ack, body, respond, services)
+    def note_not_outcome(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        if services := workspaces.for_request(context, ack):
+            handle_note_not_outcome(ack, body, respond, services)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot import surface
 from bot.blocks import SlackMessage, fit_message, not_found_message, notice_message, usage_message
 from bot.listeners.errors import reported
 from bot.render import escape_mrkdwn
 from bot.services import BotServices
+from bot.workspaces import Workspaces
 from insights.errors import AccountNotFoundError, UserError
 from insights.service import fit_for
 
@@ -45,8 +46,10 @@ def handle_icp_fit_command(
     respond(response_type="ephemeral", **fit_reply(services, text).as_kwargs())
 
 
-def register(app: App, services: BotServices) -> None:
+def register(app: App, workspaces: Workspaces) -> None:
     @app.command(surface.FIT_COMMAND)
     @reported
-    def icp_fit(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        handle_icp_fit_command(ack, command, respond, services)
+    def icp_fit(ack: Ack, command: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        services = workspaces.for_request(context, ack)
+        if services is not None:
+            handle_icp_fit_command(ack, command, respond, services)

@@ -11,7 +11,8 @@ from slack_bolt import Ack, App, BoltResponse
 from slack_bolt.context.respond import Respond
 from slack_sdk.errors import SlackApiError
 
-from bot.services import BotServices, explain_slack_error
+from bot.services import explain_slack_error
+from bot.workspaces import Workspaces
 
 log = logging.getLogger("icp_bot")
 P = ParamSpec("P")
@@ -35,8 +36,8 @@ def handle_error(error: Exception, body: dict[str, Any], respond: Respond | None
     return None
 
 
-def register(app: App, services: BotServices) -> None:
-    del services  # the handler needs nothing beyond the request
+def register(app: App, workspaces: Workspaces) -> None:
+    del workspaces  # the handler needs nothing beyond the request
 
     @app.error
     def on_error(

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 
 from bot import surface
+from bot.access import not_allowed_plain
 from bot.blocks import parse_correction
 from bot.listeners.errors import reported
 from bot.services import BotServices
-from insights.capture import InvalidCorrectionError, correct_note
+from bot.workspaces import Workspaces
+from insights.capture import InvalidCorrectionError, correct_note, get_note
+
+log = logging.getLogger("icp_bot")
 
 
 def handle_note_correct(ack: Ack, body: dict[str, Any], view: dict[str, Any], services: BotServices) -> None:
@@ -26,6 +31,12 @@ def handle_note_correct(ack: Ack, body: dict[str, Any], view: dict[str, Any], se
         ack(response_action="errors", errors={"kind": "This form is out of date; click Change again."})
         return
     user = str((body.get("user") or {}).get("id") or "")
+    # Checked again here, not only on the Change click: a submission is its own request.
+    note = get_note(services.ctx.session_factory, services.team_id, note_id)
+    if note is not None and not services.admins.may_change(note.user, user):
+        log.info("%s may not change a note of %s: submission refused", user, note.user or "an integration")
+        ack(response_action="errors", errors={"kind": not_allowed_plain(note.user)})
+        return
     try:
         result = correct_note(
             services.ctx.session_factory,
@@ -45,8 +56,9 @@ def handle_note_correct(ack: Ack, body: dict[str, Any], view: dict[str, Any], se
     services.tagger.refresh_soon()  # learn from the correction
 
 
-def register(app: App, services: BotServices) -> None:
+def register(app: App, workspaces: Workspaces) -> None:
     @app.view(surface.NOTE_CORRECT)
     @reported
-    def note_correct(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        handle_note_correct(ack, body, view, services)
+    def note_correct(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        if services := workspaces.for_request(context, ack):
+            handle_note_correct(ack, body, view, services)

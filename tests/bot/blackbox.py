@@ -37,15 +37,43 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(folder: Path, *, confirm: str = "thread") -> Path:
-    """The bundled example config, capturing #deals and #churn and trusting the Salesforce bot."""
+def write_config(folder: Path, *, confirm: str = "thread", extra: str = "") -> Path:
+    """The bundled example config, capturing #deals and #churn and trusting the Salesforce bot;
+    the ICP admins are U0LEAD and the members of the user group S0ICPADMINS."""
     text = bundled_resource("icp.example.yml").read_text(encoding="utf-8")
     old = "  confirm: thread          # thread | reaction | ephemeral\n"
     assert old in text, "the example config changed; update tests/bot/blackbox.py"
     text = text.replace(old, f"  confirm: {confirm}\n  bots: [Salesforce]\n")
+    text += "\nadmins: [U0LEAD, S0ICPADMINS]\n"
     path = folder / "icp.yml"
+    text += extra
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def db_upgrade(database_url: str, cwd: Path | None = None) -> None:
+    """`icp-bot db upgrade`, as an operator runs it before starting on a server database (the bot
+    never migrates one implicitly)."""
+    done = subprocess.run(
+        [*ICP_BOT, "db", "upgrade"],
+        env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _launch(folder: Path, env: dict[str, str], mode: str, port: int) -> subprocess.Popen[bytes]:
+    log = (folder / "bot.log").open("ab")  # a restarted bot appends to the same log
+    return subprocess.Popen(
+        [*ICP_BOT, "run", f"--{mode}", "--port", str(port), "--host", "127.0.0.1"],
+        env=env,
+        cwd=folder,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 class RunningBot:
@@ -73,6 +101,7 @@ class RunningBot:
         database_url: str | None = None,
         confirm: str = "thread",
         extra_env: dict[str, str] | None = None,
+        extra_config: str = "",
     ) -> RunningBot:
         folder.mkdir(parents=True, exist_ok=True)
         slack = SlackStandIn().start()
@@ -83,7 +112,7 @@ class RunningBot:
             "SLACK_SIGNING_SECRET": SECRET,
             "SLACK_API_URL": slack.base_url,
             "DATABASE_URL": database_url or f"sqlite:///{folder / 'bot.db'}",
-            "ICP_BOT_CONFIG": str(write_config(folder, confirm=confirm)),
+            "ICP_BOT_CONFIG": str(write_config(folder, confirm=confirm, extra=extra_config)),
             "ICP_BOT_LOG_LEVEL": "INFO",
             **(extra_env or {}),
         }
@@ -94,14 +123,7 @@ class RunningBot:
         imported = subprocess.run(command, env=env, cwd=folder, capture_output=True, check=False)
         assert imported.returncode == 0, imported.stderr.decode()
         port = free_port()
-        log = (folder / "bot.log").open("wb")
-        process = subprocess.Popen(
-            [*ICP_BOT, "run", f"--{mode}", "--port", str(port), "--host", "127.0.0.1"],
-            env=env,
-            cwd=folder,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = _launch(folder, env, mode, port)
         sender = (
             SlackSender(standin=slack)
             if mode == "socket"
@@ -132,7 +154,8 @@ class RunningBot:
                     time.sleep(0.1)
         raise AssertionError(f"icp-bot run did not come up in {timeout} s:\n{self.log()}")
 
-    def stop(self) -> int | None:
+    def stop_process(self) -> int | None:
+        """Stop the bot as an orchestrator would (SIGTERM); the stand-in stays up."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -140,8 +163,24 @@ class RunningBot:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.slack.stop()
         return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, nothing in flight is finished."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def restart(self) -> None:
+        """Start the bot again on the same port, database and stand-in (after stop_process or kill)."""
+        assert self.process.poll() is not None, "stop or kill the bot first"
+        self.process = _launch(self.folder, self.env, self.mode, self.port)
+        self._wait_until_up()
+
+    def stop(self) -> int | None:
+        code = self.stop_process()
+        self.slack.stop()
+        return code
 
     def __enter__(self) -> RunningBot:
         return self

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.standin import SlackStandIn
-from tests.bot.blackbox import ICP_BOT, RunningBot
+from tests.bot.blackbox import ICP_BOT, RunningBot, db_upgrade
 from tests.conftest import PostgresSchema
 
 pytestmark = pytest.mark.postgres
@@ -24,15 +24,7 @@ def pg_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
     folder = tmp_path_factory.mktemp("bot-pg")
     try:
         # A server database is never migrated implicitly: `db upgrade` first, as an operator would.
-        done = subprocess.run(
-            [*ICP_BOT, "db", "upgrade"],
-            env={"DATABASE_URL": schema.schema_url, "PATH": "/usr/bin:/bin"},
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+        db_upgrade(schema.schema_url, folder)
         with RunningBot.start(folder, mode="http", database_url=schema.schema_url) as bot:
             yield bot
     finally:

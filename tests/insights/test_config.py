@@ -327,7 +327,9 @@ def test_unknown_top_level_key_lists_the_allowed_keys() -> None:
     problem = only_problem(text)
     assert problem.line == line_of(text, "frobnicate") == 35
     assert problem.path == "frobnicate"
-    assert problem.message == "unknown key 'frobnicate'; allowed: icp, capture, digest, taxonomy"
+    assert problem.message == (
+        "unknown key 'frobnicate'; allowed: icp, capture, digest, taxonomy, admins, retention"
+    )
 
 
 def test_misspelt_top_level_key_suggests_the_right_one() -> None:
@@ -558,3 +560,83 @@ def test_message_stays_on_one_line_with_a_newline_in_a_value() -> None:
 def test_problem_str_joins_line_path_and_message() -> None:
     assert str(ConfigProblem(7, "icp.criteria[0].weight", "bad")) == "line 7: icp.criteria[0].weight: bad"
     assert str(ConfigProblem(None, "", "is empty")) == "is empty"
+
+
+# --- admins and retention ------------------------------------------------------------------------
+
+
+def test_admins_and_retention_default_to_nobody_and_keep_forever() -> None:
+    config = parse_config(BASE)
+    assert config.admins == [] and config.admin_users == frozenset() and config.admin_groups == ()
+    assert (config.retention.notes_months, config.retention.on_uninstall) == (None, "keep")
+
+
+def test_admins_take_user_and_user_group_ids() -> None:
+    text = BASE + "admins: [U0LEAD, W0GRID, S0ICPADMINS, U0LEAD]\nretention:\n  notes_months: 24\n"
+    config = parse_config(text)
+    assert config.admin_users == frozenset({"U0LEAD", "W0GRID"})
+    assert config.admin_groups == ("S0ICPADMINS",)
+    assert config.retention.notes_months == 24
+
+
+def test_the_example_documents_admins_and_retention_in_comments() -> None:
+    example = EXAMPLE.read_text(encoding="utf-8")
+    assert "# admins: [U0123ABCD, S0123ABCD]" in example and "#   notes_months: 24" in example
+    uncommented = example.replace("# admins:", "admins:").replace("# retention:", "retention:")
+    uncommented = uncommented.replace("#   notes_months", "  notes_months").replace(
+        "#   on_uninstall", "  on_uninstall"
+    )
+    config = parse_config(uncommented)
+    assert config.admins == ["U0123ABCD", "S0123ABCD"]
+    assert (config.retention.notes_months, config.retention.on_uninstall) == (24, "keep")
+
+
+def test_an_admin_that_is_not_an_id_names_its_line() -> None:
+    text = BASE + "admins:\n  - U0LEAD\n  - dana@example.com\n"
+    problem = only_problem(text)
+    assert problem.line == line_of(text, "dana@example.com")
+    assert problem.path == "admins[1]"
+    assert "'dana@example.com' is neither a Slack user ID" in problem.message
+
+
+def test_admins_must_be_a_list() -> None:
+    text = BASE + "admins: U0LEAD\n"
+    problem = only_problem(text)
+    assert (problem.line, problem.path) == (line_of(text, "admins:"), "admins")
+    assert "valid list" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("written", "needle"),
+    [
+        ("0", "greater than or equal to 1"),
+        ("-3", "greater than or equal to 1"),
+        ("1.5", "valid integer"),
+        ("true", "valid integer"),
+        ('"12"', "valid integer"),
+    ],
+)
+def test_retention_months_must_be_a_whole_number_of_at_least_one(written: str, needle: str) -> None:
+    text = BASE + f"retention:\n  notes_months: {written}\n"
+    problem = only_problem(text)
+    assert (problem.line, problem.path) == (line_of(text, "notes_months"), "retention.notes_months")
+    assert needle in problem.message
+
+
+def test_retention_null_keeps_notes_forever() -> None:
+    config = parse_config(BASE + "retention:\n  notes_months: null\n  on_uninstall: delete\n")
+    assert (config.retention.notes_months, config.retention.on_uninstall) == (None, "delete")
+
+
+def test_on_uninstall_is_keep_or_delete() -> None:
+    text = BASE + "retention:\n  on_uninstall: purge\n"
+    problem = only_problem(text)
+    assert (problem.line, problem.path) == (line_of(text, "on_uninstall"), "retention.on_uninstall")
+    assert "'keep' or 'delete'" in problem.message
+
+
+def test_unknown_retention_key_is_refused_with_the_allowed_keys() -> None:
+    text = BASE + "retention:\n  notes_month: 12\n"
+    problem = only_problem(text)
+    assert problem.line == line_of(text, "notes_month:")
+    assert problem.message == "unknown key 'notes_month' (did you mean 'notes_months'?)"
