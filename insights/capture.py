@@ -114,6 +114,10 @@ class CaptureResult:
     action: Action
     note: NoteView | None = None
     confirm: bool = False
+    # Another handler holds a fresh claim on the confirmation and has not recorded it yet: it may
+    # still post it, or it died after claiming. The caller should look again once the claim is
+    # stale (CONFIRM_CLAIM_TIMEOUT) rather than settle for no confirmation.
+    confirm_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,14 @@ def capture_message(
         repo = NoteRepository(session, team_id)
         existing = repo.get(message.channel, message.ts)
         if existing is not None:
-            return CaptureResult("duplicate", NoteView.of(existing), _claim(repo, existing))
+            confirm = _claim(repo, existing)
+            pending = (
+                not confirm
+                and existing.status == "active"
+                and existing.confirmation_ts is None
+                and existing.confirm_claimed_at is not None
+            )
+            return CaptureResult("duplicate", NoteView.of(existing), confirm, confirm_pending=pending)
         WorkspaceRepository(session).get_or_create(team_id)
         values = {
             "channel": message.channel,

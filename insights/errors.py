@@ -11,6 +11,10 @@ class UserError(Exception):
     """Bad input or setup that the person can correct; never shown with a traceback."""
 
 
+class RetryLater(Exception):
+    """The work cannot be finished yet (another handler holds a claim); try the event again later."""
+
+
 class QueryError(UserError):
     """The text given to the fit check cannot be used (empty, too long, only control characters)."""
 

@@ -14,8 +14,11 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot.listeners.admin import handle_admin_mention
 from bot.services import BotServices
+from bot.workspaces import Workspaces
 from insights.capture import IncomingMessage, capture_message, delete_message, edit_message
+from insights.errors import RetryLater
 
 log = logging.getLogger("icp_bot")
 
@@ -37,7 +40,7 @@ def _incoming(
         user=str(message.get("user") or message.get("bot_id") or "") or None,
         thread_ts=thread_ts if thread_ts != ts else None,
         permalink=services.permalink(channel, ts, thread_ts),
-        event_id=event_id,
+        event_id=event_id if isinstance(event_id, str) else None,  # a signed body may still hold junk
     )
 
 
@@ -81,6 +84,11 @@ def handle_message(event: dict[str, Any], body: dict[str, Any], services: BotSer
         log.info("message %s in %s: %s", incoming.ts, services.channels.name_of(channel), result.action)
     if result.confirm and result.note is not None:
         services.post_confirmation(result.note)
+    elif result.confirm_pending:
+        # A handler that claimed the confirmation has not recorded it: it is still posting, or its
+        # process died in between. The inbox keeps this event claimed and, once that claim is
+        # stale, processes it again and posts the confirmation itself.
+        raise RetryLater(f"the confirmation of message {incoming.ts} is still claimed by another handler")
 
 
 def handle_message_changed(event: dict[str, Any], body: dict[str, Any], services: BotServices) -> None:
@@ -125,7 +133,10 @@ def handle_message_deleted(event: dict[str, Any], services: BotServices) -> None
 def handle_app_mention(
     event: dict[str, Any], body: dict[str, Any], client: WebClient, services: BotServices
 ) -> None:
-    """In a capture channel a mention is the message's twin; elsewhere the bot says what it does."""
+    """Admin commands ("digest now", "help"); in a capture channel a mention is also the message's
+    twin; elsewhere the bot says what it does."""
+    if handle_admin_mention(event, services):
+        return
     channel = str(event.get("channel") or "")
     if channel in services.channels:
         handle_message(event, body, services)
@@ -145,23 +156,72 @@ def handle_app_mention(
     )
 
 
-def register(app: App, services: BotServices) -> None:
+def handle_event_body(body: dict[str, Any], workspaces: Workspaces) -> None:
+    """One stored `event_callback` body, routed as Bolt would route it (the inbox worker's entry),
+    to the services of the workspace it came from."""
+    event = body.get("event")
+    if not isinstance(event, dict):
+        return
+    kind, subtype = event.get("type"), event.get("subtype")
+    team = event_team(body)
+    if kind in {"app_uninstalled", "tokens_revoked"}:
+        if kind == "app_uninstalled" or (event.get("tokens") or {}).get("bot"):
+            workspaces.uninstall(team)
+        return
+    services = workspaces.for_team(team)
+    if services is None:
+        log.info("an event from workspace %s, which has no installation here: dropped", team or "?")
+        return
+    if kind == "message":
+        if subtype == "message_changed":
+            handle_message_changed(event, body, services)
+        elif subtype == "message_deleted":
+            handle_message_deleted(event, services)
+        else:
+            handle_message(event, body, services)
+    elif kind == "app_mention":
+        handle_app_mention(event, body, services.client, services)
+
+
+def event_team(body: dict[str, Any]) -> str | None:
+    """The workspace an event_callback belongs to."""
+    team = body.get("team_id")
+    if isinstance(team, str) and team:
+        return team
+    authorizations = body.get("authorizations")
+    first = authorizations[0] if isinstance(authorizations, list) and authorizations else None
+    found = first.get("team_id") if isinstance(first, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
+def register(app: App, workspaces: Workspaces) -> None:
+    """Events normally reach the handlers through the inbox (bot.inbox); these listeners serve an
+    app dispatched directly (a FaaS adapter, in-process tests), through the same router."""
+
     # Bolt runs the first listener that matches, so the subtype listeners come first.
     @app.event({"type": "message", "subtype": "message_changed"})
-    def message_changed(event: dict[str, Any], body: dict[str, Any]) -> None:
-        handle_message_changed(event, body, services)
+    def message_changed(body: dict[str, Any]) -> None:
+        handle_event_body(body, workspaces)
 
     @app.event({"type": "message", "subtype": "message_deleted"})
-    def message_deleted(event: dict[str, Any]) -> None:
-        handle_message_deleted(event, services)
+    def message_deleted(body: dict[str, Any]) -> None:
+        handle_event_body(body, workspaces)
 
     @app.event("message")
-    def message(event: dict[str, Any], body: dict[str, Any]) -> None:
-        handle_message(event, body, services)
+    def message(body: dict[str, Any]) -> None:
+        handle_event_body(body, workspaces)
 
     @app.event("app_mention")
-    def app_mention(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
-        handle_app_mention(event, body, client, services)
+    def app_mention(body: dict[str, Any]) -> None:
+        handle_event_body(body, workspaces)
+
+    @app.event("app_uninstalled")
+    def app_uninstalled(body: dict[str, Any]) -> None:
+        handle_event_body(body, workspaces)
+
+    @app.event("tokens_revoked")
+    def tokens_revoked(body: dict[str, Any]) -> None:
+        handle_event_body(body, workspaces)
 
     @app.event(re.compile(".*"))
     def any_other_event() -> None:
