@@ -41,7 +41,7 @@ from slack_sdk.http_retry.state import RetryState
 from sqlalchemy.exc import DBAPIError
 
 from bot.context import AppContext
-from bot.listeners.events import CAPTURED_SUBTYPES, _capturable, _incoming
+from bot.listeners.events import CAPTURED_SUBTYPES, capturable_channel, incoming_message
 from bot.services import BotServices, CaptureChannels, TaggerHolder, explain_slack_error, slack_error_code
 from insights.capture import CaptureResult, capture_message, delete_message, edit_message
 from insights.errors import UserError
@@ -287,9 +287,9 @@ def _capture_one(
         return
     if message.get("subtype") not in CAPTURED_SUBTYPES:
         return
-    if _capturable(services, {"channel": channel}, message) is None:
+    if capturable_channel(services, {"channel": channel}, message) is None:
         return
-    incoming = _incoming(services, channel, message, None)
+    incoming = incoming_message(services, channel, message, None)
     tagger, icp = services.tagger.current, services.ctx.config.icp
     result: CaptureResult
     if known_text is None:
@@ -320,7 +320,7 @@ def _capture_one(
     log.info("message %s in %s, read from history: %s", incoming.ts, name, result.action)
     note = result.note
     if result.confirm and note is not None and confirm_after is not None and note.posted_at >= confirm_after:
-        services.post_confirmation(note)
+        services.post_confirmation(note, look_first=result.confirm_again)
         summary.confirmed += 1
     # An older message is captured silently: its claim on the confirmation is simply never used.
 

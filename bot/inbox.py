@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from insights.errors import RetryLater
@@ -43,6 +43,9 @@ MAX_ATTEMPTS = 5  # then the event is marked failed and logged with its error
 KEEP_PROCESSED = timedelta(days=1)  # processed events hold message text: kept only a day
 SPOOL_LIMIT = 50_000  # events held in memory while the database is unavailable
 LANES = 4  # channels processed side by side
+MAX_IN_FLIGHT = 2 * BATCH  # claimed and not yet settled: the worker claims no more until lanes catch up
+HEARTBEAT = 10.0  # seconds between refreshes of the claims this process holds (well inside STALE_CLAIM)
+DEFERRED = "deferred"  # an event left claimed on purpose (RetryLater)
 IDLE_POLL = 1.0  # seconds between looks at the table when nothing woke the worker
 # Message subtypes whose ts is a message in the channel (what the history cursor follows).
 _CURSOR_SUBTYPES = frozenset({None, "bot_message", "thread_broadcast", "file_share"})
@@ -72,8 +75,19 @@ class EventRow:
         }
 
 
+def is_outage(exc: DBAPIError) -> bool:
+    """Whether a database error means "unavailable" (connection lost, server down, timeout), as
+    opposed to one event's data being refused (a DataError, an IntegrityError): the first waits
+    for the database, the second fails that event alone."""
+    return isinstance(exc, OperationalError | InterfaceError) or bool(exc.connection_invalidated)
+
+
 def _text(value: object, limit: int) -> str | None:
-    return value[:limit] if isinstance(value, str) and value else None
+    """An indexed field as stored: a string, cut to its column, without NUL (PostgreSQL refuses
+    it in text; the body keeps it, escaped by JSON)."""
+    if not isinstance(value, str):
+        return None
+    return value.replace("\x00", "")[:limit] or None
 
 
 def event_row(body: Mapping[str, Any]) -> EventRow | None:
@@ -86,21 +100,20 @@ def event_row(body: Mapping[str, Any]) -> EventRow | None:
         authorizations = body.get("authorizations")
         first = authorizations[0] if isinstance(authorizations, list) and authorizations else {}
         team = first.get("team_id") if isinstance(first, dict) else None
-    event_id = body.get("event_id")
-    if not isinstance(team, str) or not team or not isinstance(event_id, str) or not event_id:
+    team, event_id, kind = _text(team, 32), _text(body.get("event_id"), 64), _text(event.get("type"), 64)
+    if team is None or event_id is None:
         return None
-    kind = event.get("type")
-    if not isinstance(kind, str) or not kind:  # Bolt answers 404 to an event it cannot route
+    if kind is None:  # Bolt answers 404 to an event it cannot route
         return None
     subtype = event.get("subtype")
     message: dict[str, Any] = event["message"] if isinstance(event.get("message"), dict) else {}
     if kind == "message" and isinstance(subtype, str):
-        kind = f"message.{subtype}"
+        kind = _text(f"message.{subtype}", 64) or kind
     ts = event.get("deleted_ts") or message.get("ts") or event.get("ts")
     user = event.get("user") or message.get("user") or event.get("bot_id")
     return EventRow(
-        team_id=team[:32],
-        event_id=event_id[:64],
+        team_id=team,
+        event_id=event_id,
         event_type=kind[:64],
         channel=_text(event.get("channel"), 32),
         ts=_text(ts, 32),
@@ -151,6 +164,11 @@ class EventInbox:
         self._thread: threading.Thread | None = None
         self._database_down_since: float | None = None
         self._lanes = ThreadPoolExecutor(max_workers=LANES, thread_name_prefix="event-lane")
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when a lane runs out of work
+        self._queues: dict[tuple[str, str | None], collections.deque[_Claimed]] = {}  # one per lane
+        self._in_flight: set[int] = set()  # claimed by this process and not settled yet
+        self._outage: DBAPIError | None = None  # a database outage a lane met
         self.dropped = 0  # events refused because the spool was full (Slack retries those)
 
     # -- the request thread ---------------------------------------------------------------------
@@ -171,7 +189,10 @@ class EventInbox:
                 if not inbox.add([row.as_row()]) and retry:
                     inbox.requeue_done(row.team_id, row.event_id)
         except DBAPIError as exc:
-            return self._spool_while_down(row, exc)
+            if is_outage(exc):
+                return self._spool_while_down(row, exc)
+            log.error("event %s could not be stored: %s", row.event_id, type(exc.orig or exc).__name__)
+            return False
         self._wake.set()
         return True
 
@@ -212,9 +233,13 @@ class EventInbox:
 
     def _run(self) -> None:
         backoff = IDLE_POLL
+        beat = time.monotonic()
         while not self._stop.is_set():
             try:
-                busy = self.process_pending()
+                if time.monotonic() - beat >= HEARTBEAT:
+                    beat = time.monotonic()
+                    self.refresh_claims()
+                busy = self.process_pending(wait=False) if self.in_flight < MAX_IN_FLIGHT else 0
                 backoff = IDLE_POLL
             except DBAPIError as exc:
                 self._note_database_down(exc)
@@ -250,95 +275,151 @@ class EventInbox:
             rows = list(self._spool)
         if not rows:
             return 0
-        with self._session_factory.begin() as session:
-            InboxRepository(session).add([row.as_row() for row in rows])
+        try:
+            with self._session_factory.begin() as session:
+                InboxRepository(session).add([row.as_row() for row in rows])
+        except DBAPIError as exc:
+            if is_outage(exc):
+                raise
+            self._store_one_by_one(rows)  # one row the database refuses must not hold up the rest
         with self._spool_lock:
             for _ in rows:
                 self._spool.popleft()
         return len(rows)
 
-    def process_pending(self, limit: int = BATCH) -> int:
-        """Process one batch of pending events; return how many were taken.
+    def _store_one_by_one(self, rows: list[EventRow]) -> None:
+        for row in rows:
+            try:
+                with self._session_factory.begin() as session:
+                    InboxRepository(session).add([row.as_row()])
+            except DBAPIError as exc:
+                if is_outage(exc):
+                    raise
+                log.error("event %s could not be stored: %s", row.event_id, type(exc.orig or exc).__name__)
 
-        Events of one channel run in order on one lane; different channels run side by side, so
-        a slow Slack call (a 429 on one channel) does not hold up capture everywhere.
+    def process_pending(self, limit: int = BATCH, *, wait: bool = True) -> int:
+        """Claim a batch of pending events and hand them to their lanes; return how many were taken.
+
+        Events of one channel run in order on one lane; different channels run side by side, and
+        the worker claims the next batch while a lane is still busy, so a slow Slack call (a 429 or
+        a timeout in one channel) does not hold up capture anywhere else. `wait` (the demo, tests
+        and `drain`): return only once every lane is idle, raising a database outage a lane met.
         """
         flushed = self.flush_spool()
         now = self._clock()
+        with self._lock:
+            busy = set(self._in_flight)
         with self._session_factory.begin() as session:
             claimed = [
                 _Claimed(e.id, e.team_id, e.body, e.attempts, e.event_type, e.channel, e.ts)
-                for e in InboxRepository(session).claim_pending(now, now - STALE_CLAIM, limit)
+                for e in InboxRepository(session).claim_pending(now, now - STALE_CLAIM, limit, busy)
             ]
         if flushed or claimed:
             self._database_is_back()
-        if not claimed:
-            return 0
         lanes: dict[tuple[str, str | None], list[_Claimed]] = {}
         for event in claimed:
             lanes.setdefault((event.team_id, event.channel), []).append(event)
-        outcomes: dict[int, str | None] = {}  # event id -> None when done, else the error
-        database_down: DBAPIError | None = None
-        if len(lanes) == 1:
-            database_down = self._run_lane(claimed, outcomes)
-        else:
-            futures = [self._lanes.submit(self._run_lane, lane, outcomes) for lane in lanes.values()]
-            for future in futures:
-                database_down = future.result() or database_down
-        self._settle(claimed, outcomes)
-        if database_down is not None:
-            raise database_down
+        for key, events in lanes.items():
+            self._dispatch(key, events)
+        if wait:
+            self.wait_idle()
+        outage, self._outage = self._outage, None
+        if outage is not None:
+            raise outage
         return len(claimed)
 
-    def _run_lane(self, events: list[_Claimed], outcomes: dict[int, str | None]) -> DBAPIError | None:
-        for event in events:
-            try:
-                self._handle(json.loads(event.body))
-            except DBAPIError as exc:
-                return exc  # the rest of the lane stays claimed and is retried once the claim is stale
-            except RetryLater as exc:
-                # Left claimed: taken again once the claim is stale, like a dead worker's event.
-                log.info("event %s (%s) deferred: %s", event.id, event.event_type, exc)
-                continue
-            except Exception as exc:
-                log.warning(
-                    "event %s (%s) failed on attempt %d",
-                    event.id,
-                    event.event_type,
-                    event.attempts,
-                    exc_info=True,
-                )
-                outcomes[event.id] = f"{type(exc).__name__}: {exc}"[:500]
-                continue
-            outcomes[event.id] = None
-        return None
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._in_flight)
 
-    def _settle(self, claimed: list[_Claimed], outcomes: dict[int, str | None]) -> None:
-        """Mark what was done, give back what failed, and move the channels' history cursors."""
-        if not outcomes:
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no lane has work; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._queues, timeout)
+
+    def _dispatch(self, key: tuple[str, str | None], events: list[_Claimed]) -> None:
+        with self._lock:
+            self._in_flight.update(e.id for e in events)
+            queue = self._queues.get(key)
+            start = queue is None
+            if queue is None:
+                queue = self._queues[key] = collections.deque()
+            queue.extend(events)
+        if start:
+            self._lanes.submit(self._run_lane, key)
+
+    def _run_lane(self, key: tuple[str, str | None]) -> None:
+        """Work through one channel's queue, settling each event as soon as it is handled."""
+        while True:
+            with self._lock:
+                queue = self._queues[key]
+                if not queue:
+                    del self._queues[key]
+                    self._idle.notify_all()
+                    return
+                event = queue.popleft()
+            try:
+                self._settle(event, self._process(event))
+            except DBAPIError as exc:
+                # The database went away: this event and the rest of the lane stay claimed in the
+                # table and are taken again once their claims are stale.
+                with self._lock:
+                    self._in_flight.difference_update(e.id for e in self._queues[key])
+                    self._queues[key].clear()
+                self._outage = exc
+            except Exception:  # a bug must not stop the lane: log it, the claim goes stale
+                log.exception("event %s (%s) could not be settled", event.id, event.event_type)
+            finally:
+                with self._lock:
+                    self._in_flight.discard(event.id)
+                self._wake.set()
+
+    def _process(self, event: _Claimed) -> str | None:
+        """Handle one event: None when done, the error when it failed, DEFERRED to leave it claimed."""
+        try:
+            self._handle(json.loads(event.body))
+        except DBAPIError as exc:
+            if is_outage(exc):
+                raise
+            failure: BaseException = exc.orig or exc
+        except RetryLater as exc:
+            # Left claimed: taken again once the claim is stale, like a dead worker's event.
+            log.info("event %s (%s) deferred: %s", event.id, event.event_type, exc)
+            return DEFERRED
+        except Exception as exc:
+            failure = exc
+        else:
+            return None
+        log.warning(
+            "event %s (%s) failed on attempt %d", event.id, event.event_type, event.attempts, exc_info=failure
+        )
+        return f"{type(failure).__name__}: {failure}"[:500]
+
+    def _settle(self, event: _Claimed, outcome: str | None) -> None:
+        """Mark the event done, give it back when it failed, and move its channel's history cursor."""
+        if outcome == DEFERRED:
             return
         now = self._clock()
-        cursors: dict[tuple[str, str], str] = {}
         with self._session_factory.begin() as session:
             inbox = InboxRepository(session)
-            for event in claimed:
-                if event.id not in outcomes:
-                    continue
-                error = outcomes[event.id]
-                if error is None:
-                    inbox.finish(event.id, "done", now)
-                    if _advances_cursor(event.event_type, event.channel, event.ts):
-                        key = (event.team_id, str(event.channel))
-                        cursors[key] = max(cursors.get(key, ""), str(event.ts))
-                elif event.attempts >= MAX_ATTEMPTS:
-                    log.error(
-                        "event %s failed %d times and is set aside: %s", event.id, event.attempts, error
-                    )
-                    inbox.finish(event.id, "failed", now, error=error)
-                else:
-                    inbox.release(event.id, error)
-            for (team, channel), ts in cursors.items():
-                ChannelCursorRepository(session, team).advance(channel, ts)
+            if outcome is None:
+                inbox.finish(event.id, "done", now)
+                if _advances_cursor(event.event_type, event.channel, event.ts):
+                    ChannelCursorRepository(session, event.team_id).advance(str(event.channel), str(event.ts))
+            elif event.attempts >= MAX_ATTEMPTS:
+                log.error("event %s failed %d times and is set aside: %s", event.id, event.attempts, outcome)
+                inbox.finish(event.id, "failed", now, error=outcome)
+            else:
+                inbox.release(event.id, outcome)
+
+    def refresh_claims(self) -> None:
+        """Keep the claims of the events this process holds fresh (a slow lane keeps its events)."""
+        with self._lock:
+            held = set(self._in_flight)
+        if held:
+            with self._session_factory.begin() as session:
+                InboxRepository(session).refresh_claims(held, self._clock())
 
     def drain(self, max_batches: int = 1000) -> int:
         """Process until nothing is pending (the demo and in-process tests; no worker thread)."""

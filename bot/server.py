@@ -3,18 +3,21 @@ waitress (a production WSGI server: thread pool, request size limits, no debug r
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import logging
+import re
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.request.internals import parse_body
-from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 
 from bot.app import Bot
@@ -25,48 +28,84 @@ log = logging.getLogger("icp_bot")
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 MAX_BODY = 1_000_000  # bytes; Slack's largest payloads (a 40,000-character message) are far below
+MAX_CLOCK_SKEW = 300  # seconds: Slack's own rule for a request's timestamp (replays are refused)
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+_INVALID_SIGNATURE = b'{"ok":false,"error":"invalid request signature"}'
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def _json(start_response: StartResponse, status: str, payload: dict[str, Any]) -> list[bytes]:
-    body = json.dumps(payload).encode()
+    return _answer(start_response, status, json.dumps(payload).encode())
+
+
+def _answer(start_response: StartResponse, status: str, body: bytes) -> list[bytes]:
     start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
 
 
-def _is_slack_shaped(environ: dict[str, Any]) -> bool:
-    """Whether Bolt can read the body (put back for it): UTF-8 JSON or form data holding an object,
-    whose `event`, if any, is an object. Bolt answers anything else with a 500 and a traceback."""
-    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, put back for Bolt to read again."""
+    body: bytes = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     environ["wsgi.input"] = io.BytesIO(body)
-    try:
-        data = parse_body(body.decode("utf-8"), str(environ.get("CONTENT_TYPE") or "").split(";")[0] or None)
-    except ValueError:  # not UTF-8, not JSON, or a `payload` field that is not JSON
-        return False
-    return isinstance(data, dict) and isinstance(data.get("event", {}), dict)
+    return body
 
 
-def _stored_event(bot: Bot, verifier: SignatureVerifier, environ: dict[str, Any]) -> tuple[str, bytes] | None:
-    """An event_callback is verified and stored here, before the ack, instead of in Bolt (which
-    acknowledges events before its listeners run): (status, body) to answer, or None for Bolt."""
-    body: bytes = environ["wsgi.input"].getvalue()
-    if not body.startswith(b"{") or b'"event_callback"' not in body:
-        return None
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(payload, dict) or event_row(payload) is None:
-        return None
+def _signed_by_slack(secret: bytes, environ: dict[str, Any], body: bytes) -> bool:
+    """Slack's request signature, checked before anything reads the body: a timestamp of whole
+    seconds within five minutes of now, and `v0=` + HMAC-SHA256 of `v0:{timestamp}:{body}`.
+    Headers of any other form are simply not a valid signature (never an error)."""
     timestamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or "")
     signature = str(environ.get("HTTP_X_SLACK_SIGNATURE") or "")
-    valid = timestamp.isdigit() and verifier.is_valid(
-        body=body.decode("utf-8"), timestamp=timestamp, signature=signature
+    if not secret or not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
+        return False
+    if abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW:
+        return False
+    expected = hmac.new(secret, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest("v0=" + expected, signature)
+
+
+def _is_ssl_check(environ: dict[str, Any], body: bytes) -> bool:
+    """Slack's certificate check (a form POST with ssl_check=1, answered 200 and otherwise ignored)."""
+    return str(environ.get("CONTENT_TYPE") or "").startswith("application/x-www-form-urlencoded") and (
+        body == b"ssl_check=1" or body.startswith(b"ssl_check=1&") or b"&ssl_check=1" in body
     )
-    if not valid:
-        return "401 Unauthorized", b'{"ok":false,"error":"invalid request signature"}'
+
+
+def _str_or_absent(data: dict[str, Any], *keys: str) -> bool:
+    return all(isinstance(data.get(key, ""), str) for key in keys)
+
+
+def _slack_payload(environ: dict[str, Any], body: bytes) -> dict[str, Any] | None:
+    """The body as Bolt will read it, when Bolt can route it: UTF-8 JSON or form data holding an
+    object, and the fields Bolt's listener matchers index (`event.type`, `view`, `actions[].action_id`)
+    of the types Slack sends. Bolt answers anything else with a 500 and a traceback."""
+    content_type = str(environ.get("CONTENT_TYPE") or "").split(";")[0] or None
+    try:
+        data = parse_body(body.decode("utf-8"), content_type)
+    except ValueError:  # not UTF-8, not JSON, or a `payload` field that is not JSON
+        return None
+    if not isinstance(data, dict) or not _str_or_absent(data, "type", "command", "callback_id"):
+        return None
+    event, view, actions = data.get("event", {}), data.get("view", {}), data.get("actions", [])
+    if not isinstance(event, dict) or not _str_or_absent(event, "type", "subtype"):
+        return None
+    if not isinstance(view, dict) or not _str_or_absent(view, "callback_id", "type"):
+        return None
+    if not isinstance(actions, list) or not all(
+        isinstance(a, dict) and _str_or_absent(a, "action_id", "block_id", "type") for a in actions
+    ):
+        return None
+    return data
+
+
+def _stored_event(bot: Bot, environ: dict[str, Any], payload: dict[str, Any]) -> tuple[str, bytes] | None:
+    """A (verified) event_callback is stored here, before the ack, instead of in Bolt (which
+    acknowledges events before its listeners run): (status, body) to answer, or None for Bolt."""
+    if payload.get("type") != "event_callback" or event_row(payload) is None:
+        return None
     retry = bool(environ.get("HTTP_X_SLACK_RETRY_NUM"))
     if not bot.inbox.accept(payload, retry=retry):  # the database is down and the spool is full
         return "503 Service Unavailable", b'{"ok":false,"error":"busy, retry later"}'
@@ -76,7 +115,7 @@ def _stored_event(bot: Bot, verifier: SignatureVerifier, environ: dict[str, Any]
 def make_wsgi_app(bot: Bot) -> WSGIApp:
     slack = SlackRequestHandler(bot.app, path=EVENTS_PATH)
     engine = bot.ctx.engine
-    verifier = SignatureVerifier(bot.ctx.settings.slack_signing_secret or "")
+    secret = (bot.ctx.settings.slack_signing_secret or "").encode()
     oauth_paths = (
         {bot.app.oauth_flow.install_path, bot.app.oauth_flow.redirect_uri_path}
         if bot.app.oauth_flow
@@ -100,16 +139,17 @@ def make_wsgi_app(bot: Bot) -> WSGIApp:
         if path == EVENTS_PATH:
             if method != "POST":
                 return _json(start_response, "405 Method Not Allowed", {"ok": False, "error": "use POST"})
+            body = _read_body(environ)
+            if _is_ssl_check(environ, body):
+                return _json(start_response, "200 OK", {"ok": True})
+            if not _signed_by_slack(secret, environ, body):  # before anything reads the body
+                return _answer(start_response, "401 Unauthorized", _INVALID_SIGNATURE)
             try:
-                if _is_slack_shaped(environ):
-                    stored = _stored_event(bot, verifier, environ)
+                payload = _slack_payload(environ, body)
+                if payload is not None:
+                    stored = _stored_event(bot, environ, payload)
                     if stored is not None:
-                        status, answer = stored
-                        start_response(
-                            status,
-                            [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))],
-                        )
-                        return [answer]
+                        return _answer(start_response, *stored)
                     return slack(environ, start_response)
             except (ValueError, TypeError, AttributeError, LookupError):  # odd fields Bolt trips over
                 pass

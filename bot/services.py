@@ -17,6 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import surface
 from bot.access import AdminDirectory
 from bot.blocks import confirmation_message
 from bot.context import AppContext
@@ -102,6 +103,21 @@ class TaggerHolder:
             return False
         finally:
             self._rebuilding.release()
+
+
+def _confirms(message: dict[str, Any], note_id: int, bot_user_id: str) -> bool:
+    """Whether a thread message is the bot's confirmation of this note (its Change button)."""
+    if message.get("user") != bot_user_id and not message.get("bot_id"):
+        return False
+    for block in message.get("blocks") or []:
+        for element in block.get("elements") or [] if isinstance(block, dict) else []:
+            if (
+                isinstance(element, dict)
+                and element.get("action_id") == surface.NOTE_CHANGE
+                and element.get("value") == str(note_id)
+            ):
+                return True
+    return False
 
 
 def _freeze_long_lived_objects() -> None:
@@ -194,11 +210,26 @@ class BotServices:
 
     # -- confirmations -------------------------------------------------------------------------
 
-    def post_confirmation(self, note: NoteView) -> None:
-        """Post the confirmation this handler claimed; release the claim if Slack refuses."""
+    def post_confirmation(self, note: NoteView, *, look_first: bool = False) -> None:
+        """Post the confirmation this handler claimed; release the claim if Slack refuses.
+
+        `look_first`: an earlier holder of the claim may have posted it (it died, or its call timed
+        out after Slack took the message): a confirmation found in the thread is adopted instead.
+        A call whose fate is unknown (a timeout, a dropped connection) keeps the claim and raises:
+        the event is tried again once the claim is stale, and then looks first.
+        """
+        if look_first:
+            found = self._posted_confirmation(note)
+            if found is not None:
+                log.info("the confirmation of message %s was posted before: adopted", note.ts)
+                record_confirmation(self.ctx.session_factory, self.team_id, note.id, found)
+                return
         try:
             ts = self._post_confirmation(note)
         except SlackApiError as error:
+            if self.confirm_mode == "reaction" and error.response.get("error") == "already_reacted":
+                record_confirmation(self.ctx.session_factory, self.team_id, note.id, "reaction")
+                return
             record_confirmation(self.ctx.session_factory, self.team_id, note.id, None)
             log.warning(
                 "could not confirm the note from %s: %s",
@@ -206,10 +237,31 @@ class BotServices:
                 explain_slack_error(error, self.channels.name_of(note.channel)),
             )
             return
-        except Exception:
-            record_confirmation(self.ctx.session_factory, self.team_id, note.id, None)
-            raise
         record_confirmation(self.ctx.session_factory, self.team_id, note.id, ts)
+
+    def _posted_confirmation(self, note: NoteView) -> str | None:
+        """The ts of this note's confirmation in its thread, if the bot posted one (thread mode)."""
+        if self.confirm_mode != "thread":
+            return None
+        cursor = None
+        try:
+            for _ in range(10):  # a thread of up to 2,000 replies
+                page = self.client.conversations_replies(
+                    channel=note.channel, ts=note.thread_ts or note.ts, limit=200, cursor=cursor
+                )
+                for message in page.get("messages") or []:
+                    if _confirms(message, note.id, self.bot_user_id):
+                        return str(message["ts"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    return None
+        except SlackApiError as error:  # cannot look: posting again is the lesser harm
+            log.warning(
+                "could not look for an earlier confirmation in %s: %s",
+                self.channels.name_of(note.channel),
+                explain_slack_error(error, self.channels.name_of(note.channel)),
+            )
+        return None
 
     def _post_confirmation(self, note: NoteView) -> str:
         if self.confirm_mode == "reaction":

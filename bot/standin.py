@@ -689,11 +689,13 @@ class SlackStandIn:
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
         top, replies = self._thread_view(channel)
-        parent = next((m for m in top if m["ts"] == str(args.get("ts", ""))), None)
-        if parent is None:
+        ts = str(args.get("ts", ""))
+        parent = next((m for m in top if m["ts"] == ts), None)
+        # A message tests only delivered as an event is not stored here; its thread still is.
+        if parent is None and ts not in replies:
             return {"ok": False, "error": "thread_not_found"}
         paging = self._page_args(args)
-        thread = self._window(replies.get(parent["ts"], []), args)
+        thread = self._window(replies.get(ts, []), args)
         if paging is None or thread is None:
             return {"ok": False, "error": "invalid_arguments"}
         limit, after = paging
@@ -702,7 +704,8 @@ class SlackStandIn:
             thread = [m for m in thread if self._ts_number(m["ts"]) > after]
         page, more = thread[:limit], len(thread) > limit
         next_cursor = self._cursor(page[-1]["ts"]) if more else ""
-        return {"ok": True, "messages": [parent, *page], "has_more": more,
+        messages = [parent, *page] if parent is not None else page
+        return {"ok": True, "messages": messages, "has_more": more,
                 "response_metadata": {"next_cursor": next_cursor}}  # fmt: skip
 
     def _api_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -118,6 +118,9 @@ class CaptureResult:
     # still post it, or it died after claiming. The caller should look again once the claim is
     # stale (CONFIRM_CLAIM_TIMEOUT) rather than settle for no confirmation.
     confirm_pending: bool = False
+    # The confirmation is claimed again after an earlier claim went stale: its holder may have
+    # posted it (a timeout hides whether Slack took the message), so look in the thread first.
+    confirm_again: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,11 +164,14 @@ def _labels(session: Session, team_id: str, tag: TagResult, icp: ICPDefinition) 
     }
 
 
-def _claim(repo: NoteRepository, note: Note) -> bool:
+def _claim(repo: NoteRepository, note: Note) -> tuple[bool, bool]:
+    """(claimed, again): whether this caller now owns posting the confirmation, and whether an
+    earlier holder had claimed it (and may have posted it before dying or timing out)."""
     if note.status != "active" or note.confirmation_ts is not None:
-        return False
+        return False, False
     now = datetime.now(UTC)
-    return repo.claim_confirmation(note.id, now, now - CONFIRM_CLAIM_TIMEOUT)
+    again = note.confirm_claimed_at is not None
+    return repo.claim_confirmation(note.id, now, now - CONFIRM_CLAIM_TIMEOUT), again
 
 
 def capture_message(
@@ -188,14 +194,17 @@ def capture_message(
         repo = NoteRepository(session, team_id)
         existing = repo.get(message.channel, message.ts)
         if existing is not None:
-            confirm = _claim(repo, existing)
+            confirm, again = _claim(repo, existing)
             pending = (
                 not confirm
                 and existing.status == "active"
                 and existing.confirmation_ts is None
                 and existing.confirm_claimed_at is not None
             )
-            return CaptureResult("duplicate", NoteView.of(existing), confirm, confirm_pending=pending)
+            view = NoteView.of(existing)
+            return CaptureResult(
+                "duplicate", view, confirm, confirm_pending=pending, confirm_again=confirm and again
+            )
         WorkspaceRepository(session).get_or_create(team_id)
         values = {
             "channel": message.channel,
@@ -211,8 +220,9 @@ def capture_message(
             **_labels(session, team_id, tag, icp),
         }
         note, created = repo.insert_if_absent(values)
-        confirm = _claim(repo, note)
-        return CaptureResult("created" if created else "duplicate", NoteView.of(note), confirm)
+        confirm, again = _claim(repo, note)
+        action: Action = "created" if created else "duplicate"
+        return CaptureResult(action, NoteView.of(note), confirm, confirm_again=confirm and again)
 
 
 def edit_message(
@@ -258,8 +268,8 @@ def edit_message(
             setattr(note, key, value)
         note.status, note.retracted_reason = "active", None
         session.flush()
-        confirm = _claim(repo, note)
-        return CaptureResult("updated", NoteView.of(note), confirm)
+        confirm, again = _claim(repo, note)
+        return CaptureResult("updated", NoteView.of(note), confirm, confirm_again=confirm and again)
 
 
 def delete_message(session_factory: SessionFactory, team_id: str, channel: str, ts: str) -> CaptureResult:

@@ -7,7 +7,7 @@ Like them, it takes a Session and never commits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -55,19 +55,19 @@ class InboxRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    def claim_pending(self, now: datetime, stale_before: datetime, limit: int) -> list[InboxEvent]:
+    def claim_pending(
+        self, now: datetime, stale_before: datetime, limit: int, exclude: Collection[int] = ()
+    ) -> list[InboxEvent]:
         """Take up to `limit` pending events, oldest first, that nobody holds (or whose holder died).
 
         The claim is one conditional UPDATE, so two workers (two replicas) never both take a row
         while its claim is fresh.
         """
         free = or_(InboxEvent.claimed_at.is_(None), InboxEvent.claimed_at < stale_before)
-        ids = self.session.scalars(
-            select(InboxEvent.id)
-            .where(InboxEvent.state == "pending", free)
-            .order_by(InboxEvent.id)
-            .limit(limit)
-        ).all()
+        query = select(InboxEvent.id).where(InboxEvent.state == "pending", free)
+        if exclude:  # events this process is working on (their claims are kept fresh)
+            query = query.where(InboxEvent.id.not_in(list(exclude)))
+        ids = self.session.scalars(query.order_by(InboxEvent.id).limit(limit)).all()
         if not ids:
             return []
         claimed = self.session.scalars(
@@ -89,6 +89,17 @@ class InboxRepository:
             update(InboxEvent)
             .where(InboxEvent.id == event_id)
             .values(state=state, processed_at=now, error=error)
+            .execution_options(synchronize_session=False)
+        )
+
+    def refresh_claims(self, event_ids: Collection[int], now: datetime) -> None:
+        """Keep the claims of events still being worked on fresh, so no other worker takes them."""
+        if not event_ids:
+            return
+        self.session.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id.in_(list(event_ids)), InboxEvent.state == "pending")
+            .values(claimed_at=now)
             .execution_options(synchronize_session=False)
         )
 

@@ -15,6 +15,7 @@ from bot import surface
 from bot.access import not_allowed_text
 from bot.blocks import confirmation_message, correction_modal, fit_message, notice_message
 from bot.listeners.errors import reported
+from bot.render import escape_mrkdwn
 from bot.services import BotServices, explain_slack_error
 from bot.workspaces import Workspaces
 from insights.capture import get_note, mark_not_outcome
@@ -55,7 +56,8 @@ def handle_fit_share(ack: Ack, body: dict[str, Any], respond: Respond, services:
     try:
         answer = _answer(services, _value(body))
     except UserError as error:
-        respond(response_type="ephemeral", replace_original=False, **notice_message(str(error)).as_kwargs())
+        told = notice_message(escape_mrkdwn(str(error)))  # the error quotes the query as typed
+        respond(response_type="ephemeral", replace_original=False, **told.as_kwargs())
         return
     user = str((body.get("user") or {}).get("id") or "")
     shared = fit_message(answer, shareable=False, shared_by=user or None)
@@ -69,7 +71,7 @@ def handle_fit_pick(ack: Ack, body: dict[str, Any], respond: Respond, services: 
     try:
         answer = _answer(services, _value(body))
     except UserError as error:
-        respond(replace_original=True, **notice_message(str(error)).as_kwargs())
+        respond(replace_original=True, **notice_message(escape_mrkdwn(str(error))).as_kwargs())
         return
     respond(replace_original=True, response_type="ephemeral", **fit_message(answer).as_kwargs())
 

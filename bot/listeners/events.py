@@ -27,20 +27,26 @@ CAPTURED_SUBTYPES = frozenset({None, "bot_message", "thread_broadcast", "file_sh
 _ID = re.compile(r"^[A-Z0-9]{2,30}$")
 
 
-def _incoming(
+def _field(value: object) -> str:
+    """A message field as stored: a string (never the repr of a list or an object), without NUL,
+    which PostgreSQL refuses in text and no person types."""
+    return value.replace("\x00", "") if isinstance(value, str) else ""
+
+
+def incoming_message(
     services: BotServices, channel: str, message: dict[str, Any], event_id: str | None
 ) -> IncomingMessage:
-    ts = str(message.get("ts") or "")
-    thread_ts = str(message.get("thread_ts") or "") or None
-    text = message.get("text")
+    """A channel message (from an event, or from the history catch-up) as capture takes it."""
+    ts = _field(message.get("ts"))
+    thread_ts = _field(message.get("thread_ts")) or None
     return IncomingMessage(
         channel=channel,
         ts=ts,
-        text=text if isinstance(text, str) else "",  # never the repr of a list or an object
-        user=str(message.get("user") or message.get("bot_id") or "") or None,
+        text=_field(message.get("text")),
+        user=_field(message.get("user")) or _field(message.get("bot_id")) or None,
         thread_ts=thread_ts if thread_ts != ts else None,
         permalink=services.permalink(channel, ts, thread_ts),
-        event_id=event_id if isinstance(event_id, str) else None,  # a signed body may still hold junk
+        event_id=_field(event_id) or None,  # a signed body may still hold junk
     )
 
 
@@ -50,13 +56,15 @@ def _from_allowed_author(services: BotServices, message: dict[str, Any]) -> bool
         return True
     if message.get("bot_id") == services.bot_user_id or message.get("user") == services.bot_user_id:
         return False
-    profile = message.get("bot_profile") or {}
+    profile = message.get("bot_profile")
+    if not isinstance(profile, dict):
+        profile = {}
     names = {str(message.get(k) or "").lower() for k in ("bot_id", "username")}
     names |= {str(profile.get(k) or "").lower() for k in ("name", "id", "app_id")}
     return bool(names & services.allowed_bots)
 
 
-def _capturable(services: BotServices, event: dict[str, Any], message: dict[str, Any]) -> str | None:
+def capturable_channel(services: BotServices, event: dict[str, Any], message: dict[str, Any]) -> str | None:
     """The channel to capture from, or None when the message is not ours to capture."""
     channel = str(event.get("channel") or "")
     if not _ID.match(channel) or not message.get("ts") or message.get("hidden"):
@@ -66,13 +74,19 @@ def _capturable(services: BotServices, event: dict[str, Any], message: dict[str,
     return channel
 
 
+def _subtype(message: dict[str, Any]) -> str | None:
+    """The message's subtype; one of another type (not what Slack sends) reads as "not ours"."""
+    subtype = message.get("subtype")
+    return subtype if subtype is None or isinstance(subtype, str) else "(invalid)"
+
+
 def handle_message(event: dict[str, Any], body: dict[str, Any], services: BotServices) -> None:
-    if event.get("subtype") not in CAPTURED_SUBTYPES:
+    if _subtype(event) not in CAPTURED_SUBTYPES:
         return
-    channel = _capturable(services, event, event)
+    channel = capturable_channel(services, event, event)
     if channel is None:
         return
-    incoming = _incoming(services, channel, event, body.get("event_id"))
+    incoming = incoming_message(services, channel, event, body.get("event_id"))
     result = capture_message(
         services.ctx.session_factory,
         services.team_id,
@@ -83,7 +97,7 @@ def handle_message(event: dict[str, Any], body: dict[str, Any], services: BotSer
     if result.action != "ignored":
         log.info("message %s in %s: %s", incoming.ts, services.channels.name_of(channel), result.action)
     if result.confirm and result.note is not None:
-        services.post_confirmation(result.note)
+        services.post_confirmation(result.note, look_first=result.confirm_again)
     elif result.confirm_pending:
         # A handler that claimed the confirmation has not recorded it: it is still posting, or its
         # process died in between. The inbox keeps this event claimed and, once that claim is
@@ -95,13 +109,13 @@ def handle_message_changed(event: dict[str, Any], body: dict[str, Any], services
     message = event.get("message") or {}
     if not isinstance(message, dict):
         return
-    if message.get("subtype") == "tombstone":  # a thread parent deleted while it has replies
+    if _subtype(message) == "tombstone":  # a thread parent deleted while it has replies
         handle_message_deleted({"channel": event.get("channel"), "deleted_ts": message.get("ts")}, services)
         return
-    channel = _capturable(services, event, message)
+    channel = capturable_channel(services, event, message)
     if channel is None:
         return
-    incoming = _incoming(services, channel, message, body.get("event_id"))
+    incoming = incoming_message(services, channel, message, body.get("event_id"))
     result = edit_message(
         services.ctx.session_factory,
         services.team_id,
@@ -115,7 +129,7 @@ def handle_message_changed(event: dict[str, Any], body: dict[str, Any], services
     if result.action == "retracted":
         services.withdraw_confirmation(result.note)
     elif result.confirm:
-        services.post_confirmation(result.note)
+        services.post_confirmation(result.note, look_first=result.confirm_again)
     else:
         services.update_confirmation(result.note)
 
@@ -162,10 +176,13 @@ def handle_event_body(body: dict[str, Any], workspaces: Workspaces) -> None:
     event = body.get("event")
     if not isinstance(event, dict):
         return
-    kind, subtype = event.get("type"), event.get("subtype")
+    kind, subtype = event.get("type"), _subtype(event)
+    if not isinstance(kind, str):
+        return
     team = event_team(body)
     if kind in {"app_uninstalled", "tokens_revoked"}:
-        if kind == "app_uninstalled" or (event.get("tokens") or {}).get("bot"):
+        tokens = event.get("tokens")
+        if kind == "app_uninstalled" or (isinstance(tokens, dict) and tokens.get("bot")):
             workspaces.uninstall(team)
         return
     services = workspaces.for_team(team)
