@@ -100,6 +100,10 @@ class Bot:
     def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        for services in self.workspaces.built():  # a catch-up in progress ends at its next page
+            history = _CATCH_UPS.pop(services.team_id, None)
+            if history is not None:
+                history.stop()
         self.inbox.stop()
         self.ctx.engine.dispose()
 

@@ -228,19 +228,32 @@ def _quote(text: str, limit: int = 600) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def parse_correction(state: dict[str, Any]) -> NoteCorrection:
-    """The Change modal's submitted values (view.state.values) as a correction."""
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
-    def value(block: str) -> Any:
-        return (state.get(block) or {}).get(block) or {}
 
-    kind = (value("kind").get("selected_option") or {}).get("value") or ""
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def parse_correction(state: Any) -> NoteCorrection:
+    """The Change modal's submitted values (view.state.values) as a correction; a value of
+    another shape than Slack sends reads as empty (and is refused as such), never as an error."""
+    values = _object(state)
+
+    def value(block: str) -> dict[str, Any]:
+        return _object(_object(values.get(block)).get(block))
+
+    kind = _string(_object(value("kind").get("selected_option")).get("value")) or ""
+    options = value("reasons").get("selected_options")
     reasons = tuple(
-        o.get("value", "") for o in value("reasons").get("selected_options") or [] if o.get("value")
+        text
+        for o in (options if isinstance(options, list) else [])
+        if (text := _string(_object(o).get("value")))
     )
     return NoteCorrection(
-        kind=str(kind),
-        account=value("account").get("value"),
-        competitor=value("competitor").get("value"),
+        kind=kind,
+        account=_string(value("account").get("value")),
+        competitor=_string(value("competitor").get("value")),
         reasons=reasons,
     )

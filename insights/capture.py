@@ -8,6 +8,7 @@ message + app_mention double produce one note and one confirmation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,9 @@ from storage.models import Account, Note
 from storage.repositories import AccountRepository, NoteRepository, WorkspaceRepository
 
 SessionFactory = sessionmaker[Session]
+REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,49}")  # as icp.yml's taxonomy requires
+MAX_REASONS = 10
+MAX_LABEL = 200  # characters of an account or competitor name typed into the Change modal
 # A claim on a confirmation older than this is presumed dead (its process crashed before posting).
 CONFIRM_CLAIM_TIMEOUT = timedelta(seconds=30)
 
@@ -343,9 +347,20 @@ def correct_note(
     confident fuzzy match); a name with no account is kept as written, without a tier.
     """
     if correction.kind not in OUTCOME_KINDS:
-        raise InvalidCorrectionError("kind", f"'{correction.kind}' is not an outcome kind")
-    account_name = (correction.account or "").strip() or None
-    competitor = (correction.competitor or "").strip() or None
+        raise InvalidCorrectionError("kind", f"'{correction.kind[:40]}' is not an outcome kind")
+    reasons = list(dict.fromkeys(correction.reasons))
+    unknown = [r for r in reasons if not REASON_CODE.fullmatch(r)]
+    if unknown:
+        raise InvalidCorrectionError(
+            "reasons", f"'{unknown[0][:40]}' is not a reason code: pick from the list"
+        )
+    if len(reasons) > MAX_REASONS:
+        raise InvalidCorrectionError("reasons", f"pick at most {MAX_REASONS} reasons")
+    account_name = (correction.account or "").replace("\x00", "").strip() or None
+    competitor = (correction.competitor or "").replace("\x00", "").strip() or None
+    for name, value in (("account", account_name), ("competitor", competitor)):
+        if value is not None and len(value) > MAX_LABEL:
+            raise InvalidCorrectionError(name, f"at most {MAX_LABEL} characters")
     with session_factory.begin() as session:
         note = NoteRepository(session, team_id).by_id(note_id)
         if note is None:
@@ -362,7 +377,7 @@ def correct_note(
         note.account_id = account.id if account is not None else None
         note.tier = score_account(account_fields(account), icp).tier if account is not None else None
         note.competitor = competitor
-        note.reasons = list(dict.fromkeys(correction.reasons))
+        note.reasons = reasons
         note.status, note.retracted_reason = "active", None
         note.corrected_by, note.corrected_at, note.updated_at = user, now, now
         note.confidence = 1.0

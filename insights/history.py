@@ -11,11 +11,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.inbox import ChannelCursorRepository
-from storage.models import Note
+from storage.repositories import NoteRepository
 
 SessionFactory = sessionmaker[Session]
 _LOOKUP_CHUNK = 500  # ts values per IN (...) query: well under every database's parameter limit
@@ -63,12 +62,7 @@ def known_note_texts(
     wanted = sorted(set(stamps))
     found: dict[str, str] = {}
     with session_factory() as session:
+        notes = NoteRepository(session, team_id)
         for start in range(0, len(wanted), _LOOKUP_CHUNK):
-            chunk = wanted[start : start + _LOOKUP_CHUNK]
-            rows = session.execute(
-                select(Note.ts, Note.text).where(
-                    Note.team_id == team_id, Note.channel == channel, Note.ts.in_(chunk)
-                )
-            )
-            found.update({str(ts): str(text) for ts, text in rows})
+            found.update(notes.texts_at(channel, wanted[start : start + _LOOKUP_CHUNK]))
     return found

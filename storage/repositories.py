@@ -344,6 +344,15 @@ class NoteRepository:
         self.session = session
         self.team_id = team_id
 
+    def texts_at(self, channel: str, stamps: Sequence[str]) -> dict[str, str]:
+        """The stored text of each message in `stamps` that is a note (retracted ones too)."""
+        rows = self.session.execute(
+            select(Note.ts, Note.text).where(
+                Note.team_id == self.team_id, Note.channel == channel, Note.ts.in_(list(stamps))
+            )
+        )
+        return {str(ts): str(text) for ts, text in rows}
+
     def insert_if_absent(self, values: dict[str, Any]) -> tuple[Note, bool]:
         """Insert a note unless one exists for its channel + ts; return it and whether it is new.
 

@@ -13,9 +13,10 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.listeners.admin import handle_admin_mention
-from bot.services import BotServices
+from bot.services import BotServices, explain_slack_error
 from bot.workspaces import Workspaces
 from insights.capture import IncomingMessage, capture_message, delete_message, edit_message
 from insights.errors import RetryLater
@@ -160,14 +161,17 @@ def handle_app_mention(
     where = (
         ", ".join(services.channels.name_of(c) for c in sorted(services.channels.ids())) or "no channel yet"
     )
-    client.chat_postMessage(
-        channel=channel,
-        thread_ts=str(event.get("thread_ts") or event["ts"]),
-        text=(
-            f"I capture win/loss notes in {where}, and `/icp-fit Acme Corp` tells you how well an "
-            "account fits our ICP (only you see the answer)."
-        ),
-    )
+    try:
+        client.chat_postMessage(
+            channel=channel,
+            thread_ts=_field(event.get("thread_ts")) or _field(event.get("ts")),
+            text=(
+                f"I capture win/loss notes in {where}, and `/icp-fit Acme Corp` tells you how well an "
+                "account fits our ICP (only you see the answer)."
+            ),
+        )
+    except SlackApiError as error:  # refused for good (not_in_channel, …): retrying changes nothing
+        log.warning("could not answer a mention in %s: %s", channel, explain_slack_error(error, channel))
 
 
 def handle_event_body(body: dict[str, Any], workspaces: Workspaces) -> None:

@@ -20,7 +20,8 @@ log = logging.getLogger("icp_bot")
 
 
 def handle_note_correct(ack: Ack, body: dict[str, Any], view: dict[str, Any], services: BotServices) -> None:
-    correction = parse_correction(((view.get("state") or {}).get("values")) or {})
+    state = view.get("state")
+    correction = parse_correction(state.get("values") if isinstance(state, dict) else None)
     if not correction.kind:
         ack(response_action="errors", errors={"kind": "Choose what this message reports."})
         return
@@ -30,7 +31,8 @@ def handle_note_correct(ack: Ack, body: dict[str, Any], view: dict[str, Any], se
     except (ValueError, KeyError, TypeError):
         ack(response_action="errors", errors={"kind": "This form is out of date; click Change again."})
         return
-    user = str((body.get("user") or {}).get("id") or "")
+    who = body.get("user")
+    user = str(who.get("id") or "") if isinstance(who, dict) else ""
     # Checked again here, not only on the Change click: a submission is its own request.
     note = get_note(services.ctx.session_factory, services.team_id, note_id)
     if note is not None and not services.admins.may_change(note.user, user):

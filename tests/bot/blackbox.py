@@ -76,6 +76,45 @@ def _launch(folder: Path, env: dict[str, str], mode: str, port: int) -> subproce
     )
 
 
+class Replica:
+    """Another `icp-bot run --http` process beside a RunningBot: same database, same Slack
+    stand-in, same environment, its own port and log (several replicas behind a load balancer)."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder, self.port = folder, free_port()
+        self.process = _launch(folder, env, "http", self.port)
+        self.sender = SlackSender(url=f"http://127.0.0.1:{self.port}/slack/events", secret=SECRET)
+        deadline = time.monotonic() + 60
+        while not _healthy(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"the replica did not come up:\n{self.log()}")
+            time.sleep(0.1)
+
+    def log(self) -> str:
+        path = self.folder / "bot.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def stop(self) -> int | None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 class RunningBot:
     def __init__(  # noqa: PLR0917 - built only by start()
         self,
@@ -153,6 +192,11 @@ class RunningBot:
                 except OSError:
                     time.sleep(0.1)
         raise AssertionError(f"icp-bot run did not come up in {timeout} s:\n{self.log()}")
+
+    def replica(self, name: str = "replica") -> Replica:
+        """Start a second HTTP process on the same database and stand-in (stop it when done)."""
+        assert self.mode == "http", "replicas serve HTTP"
+        return Replica(self.folder / name, self.env)
 
     def stop_process(self) -> int | None:
         """Stop the bot as an orchestrator would (SIGTERM); the stand-in stays up."""

@@ -183,3 +183,20 @@ def test_other_mentions_are_left_to_the_caller(services: BotServices, slack: Sla
     assert not handle_admin_mention(_mention("<@U0BOT> closed won Northwind Traders today"), services)
     assert not handle_admin_mention(_mention("<@U0BOT> digest now", channel=""), services)
     assert slack.calls == []
+
+
+def test_a_mention_the_bot_cannot_answer_is_logged_not_retried(
+    services: BotServices, slack: SlackStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Outside the capture channels a mention gets a short "what I do"; when Slack refuses it (the
+    bot was removed meanwhile), that is one warning, not an error the inbox retries five times."""
+    from bot.listeners.events import handle_app_mention
+
+    event = _mention("<@U0BOT> what do you do?", user="U0MAYA", channel="C0OTHER")
+    slack.fail_next("chat.postMessage", "not_in_channel")
+    with caplog.at_level("WARNING"):
+        handle_app_mention(event, {"event": event}, services.client, services)
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [200]
+    (warning,) = [r for r in caplog.records if r.name == "icp_bot" and r.levelname == "WARNING"]
+    assert "could not answer a mention in C0OTHER" in warning.getMessage()
+    assert "not_in_channel" in warning.getMessage() or "invite" in warning.getMessage()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from bot.blocks import (
     SECTION_LIMIT,
     confirmation_message,
@@ -163,3 +165,20 @@ def test_the_correction_modal_is_prefilled_and_its_submission_parses_back() -> N
         None,
     )
     assert parse_correction({}).kind == ""
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        None, [], "values", {"kind": []}, {"kind": {"kind": "win"}},
+        {"kind": {"kind": {"selected_option": []}}}, {"kind": {"kind": {"selected_option": {"value": 5}}}},
+        {"reasons": {"reasons": {"selected_options": "x"}}},
+        {"reasons": {"reasons": {"selected_options": [None, 3, {"value": []}, {"value": "price"}]}}},
+        {"account": {"account": {"value": ["Contoso"]}}}, {"competitor": {"competitor": []}},
+    ],
+)  # fmt: skip
+def test_submitted_values_of_another_shape_read_as_empty(state: Any) -> None:
+    """A forged view submission never raises: what is not the shape Slack sends reads as empty."""
+    correction = parse_correction(state)
+    assert (correction.kind, correction.account, correction.competitor) == ("", None, None)
+    assert correction.reasons == (("price",) if "'price'" in repr(state) else ())

@@ -233,3 +233,58 @@ def test_not_an_outcome_retracts_and_teaches_and_counts_exclude_it(
         ).action
         == "unchanged"
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "correction"),
+    [
+        ("reasons", NoteCorrection(kind="loss", account=None, competitor=None, reasons=("<!channel>",))),
+        ("reasons", NoteCorrection(kind="loss", account=None, competitor=None, reasons=("Price",))),
+        ("reasons", NoteCorrection(kind="loss", account=None, competitor=None, reasons=("x" * 51,))),
+        (
+            "reasons",
+            NoteCorrection(
+                kind="loss", account=None, competitor=None, reasons=tuple(f"r{i}" for i in range(11))
+            ),
+        ),
+        ("account", NoteCorrection(kind="loss", account="A" * 201, competitor=None, reasons=())),
+        ("competitor", NoteCorrection(kind="loss", account=None, competitor="G" * 201, reasons=())),
+        ("kind", NoteCorrection(kind="<!here>" * 30, account=None, competitor=None, reasons=())),
+    ],
+)
+def test_a_correction_the_modal_could_not_have_sent_is_refused_and_changes_nothing(
+    session_factory: sessionmaker[Session],
+    tagger: Tagger,
+    config: Config,
+    field: str,
+    correction: NoteCorrection,
+) -> None:
+    """A forged view submission: reason codes not in the lower_snake_case form icp.yml requires,
+    more than 10 of them, names longer than 200 characters, an unknown kind (quoted cut short)."""
+    created = capture_message(session_factory, TEAM, _message("Lost Contoso on price"), tagger, config.icp)
+    assert created.note is not None
+    with pytest.raises(InvalidCorrectionError) as refused:
+        correct_note(session_factory, TEAM, created.note.id, "U0LEAD", correction, icp=config.icp)
+    assert refused.value.field == field and len(str(refused.value)) < 120
+    stored = get_note(session_factory, TEAM, created.note.id)
+    assert stored is not None and (stored.kind, stored.reasons, stored.corrected_by) == (
+        "loss",
+        ("price",),
+        None,
+    )
+
+
+def test_a_correction_drops_nul_and_repeated_reasons(
+    session_factory: sessionmaker[Session], tagger: Tagger, config: Config
+) -> None:
+    created = capture_message(session_factory, TEAM, _message("Lost Contoso on price"), tagger, config.icp)
+    assert created.note is not None
+    fix = NoteCorrection(
+        kind="loss", account="Con\x00toso", competitor="Go\x00ng", reasons=("price", "timing", "price")
+    )
+    note = correct_note(session_factory, TEAM, created.note.id, "U0LEAD", fix, icp=config.icp).note
+    assert note is not None and (note.account, note.competitor, note.reasons) == (
+        "Contoso Ltd",
+        "Gong",
+        ("price", "timing"),
+    )
