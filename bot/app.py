@@ -14,6 +14,7 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -31,7 +32,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
-from sqlalchemy import select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 from bot import surface
@@ -253,15 +254,34 @@ def _workspace_services(ctx: AppContext, client: WebClient, me: dict[str, str]) 
     )
 
 
+# Any constant: the PostgreSQL advisory lock replicas take while creating library tables.
+_DDL_LOCK = 0x1C9B07
+
+
+def serialised_ddl(engine: Engine, create: Callable[[], None]) -> None:
+    """Create tables that libraries own (APScheduler's, slack-sdk's) one process at a time:
+    replicas starting together on PostgreSQL would otherwise race (`CREATE TABLE` after both
+    checked) and one would die on a duplicate key in pg_type."""
+    if engine.dialect.name != "postgresql":
+        create()
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _DDL_LOCK})
+        try:
+            create()
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _DDL_LOCK})
+            connection.commit()
+
+
 def _make_scheduler(ctx: AppContext) -> BackgroundScheduler:
     # The digest's job lives in the product's database, so a run missed while the bot was down is
     # found (and posted within the grace period) when it comes back; the rest is per process.
+    jobs = SQLAlchemyJobStore(engine=ctx.engine, tablename="apscheduler_jobs")
+    serialised_ddl(ctx.engine, lambda: jobs.jobs_t.create(ctx.engine, checkfirst=True))
     scheduler = BackgroundScheduler(
         timezone="UTC",
-        jobstores={
-            "default": SQLAlchemyJobStore(engine=ctx.engine, tablename="apscheduler_jobs"),
-            "process": MemoryJobStore(),
-        },
+        jobstores={"default": jobs, "process": MemoryJobStore()},
         job_defaults={"coalesce": True, "max_instances": 1},
     )
     schedule_retention(scheduler, ctx)
@@ -405,8 +425,8 @@ def _build_oauth_bot(
     installations = SQLAlchemyInstallationStore(client_id=client_id, engine=ctx.engine)
     states = SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=ctx.engine)
     try:
-        installations.create_tables()  # type: ignore[no-untyped-call]  # slack-sdk's tables, if missing
-        states.create_tables()  # type: ignore[no-untyped-call]
+        serialised_ddl(ctx.engine, installations.create_tables)  # slack-sdk's tables, if missing
+        serialised_ddl(ctx.engine, states.create_tables)
     except DBAPIError as exc:
         raise database_error(settings.database_url, exc) from None
     oauth = OAuthFlow(

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from bot.app import serialised_ddl
 from bot.payloads import SlackSender
 from storage.engine import make_engine
 from tests.bot.blackbox import RunningBot, db_upgrade, write_config
@@ -183,3 +186,44 @@ def _run_traffic(bot: RunningBot, other: SlackSender) -> None:
     bot.settle(3)  # (a negative check: a second post would come from the other replica by now)
     assert len(digest_posts() or []) == len(posts) == 1
     assert _digest_runs(bot.env["DATABASE_URL"]) == [("posted",)]
+
+
+def test_replicas_starting_together_create_library_tables_one_at_a_time() -> None:
+    """The scheduler's table (and slack-sdk's) are created by the libraries at start, not by
+    `icp-bot db upgrade`: replicas starting together check for them at the same moment. Under
+    serialised_ddl the check and the CREATE of one replica finish before the next checks."""
+    schema = PostgresSchema()  # skips without TEST_DATABASE_URL
+    engine = make_engine(schema.schema_url)
+    try:
+
+        def create_if_missing() -> None:  # check, then a window in which another replica checks too
+            with engine.begin() as connection:
+                exists = connection.execute(text("SELECT to_regclass('library_table')")).scalar_one()
+            time.sleep(0.3)
+            if exists is None:
+                with engine.begin() as connection:
+                    connection.execute(text("CREATE TABLE library_table (id integer primary key)"))
+
+        def race(create: Callable[[], None]) -> list[str]:
+            errors: list[str] = []
+
+            def start() -> None:
+                try:
+                    create()
+                except Exception as error:
+                    errors.append(type(error).__name__)
+
+            threads = [threading.Thread(target=start) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return errors
+
+        assert race(create_if_missing) != []  # the race is real without the lock
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE library_table"))
+        assert race(lambda: serialised_ddl(engine, create_if_missing)) == []
+    finally:
+        engine.dispose()
+        schema.drop()
