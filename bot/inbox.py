@@ -22,7 +22,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,6 +46,8 @@ LANES = 4  # channels processed side by side
 MAX_IN_FLIGHT = 2 * BATCH  # claimed and not yet settled: the worker claims no more until lanes catch up
 HEARTBEAT = 10.0  # seconds between refreshes of the claims this process holds (well inside STALE_CLAIM)
 DEFERRED = "deferred"  # an event left claimed on purpose (RetryLater)
+SETTLE_BATCH = 25  # handled events marked done in one transaction
+CLAIM_PAUSE = 0.02  # seconds between claims while lanes are busy (fewer, fuller claim transactions)
 IDLE_POLL = 1.0  # seconds between looks at the table when nothing woke the worker
 # Message subtypes whose ts is a message in the channel (what the history cursor follows).
 _CURSOR_SUBTYPES = frozenset({None, "bot_message", "thread_broadcast", "file_share"})
@@ -133,6 +135,9 @@ class _Claimed:
     ts: str | None
 
 
+_LaneKey = tuple[str, str | None]  # workspace, channel
+
+
 def _advances_cursor(event_type: str, channel: str | None, ts: str | None) -> bool:
     """A new message in a channel (not an edit or a delete, which carry an older message's ts)."""
     if not channel or not ts:
@@ -166,7 +171,7 @@ class EventInbox:
         self._lanes = ThreadPoolExecutor(max_workers=LANES, thread_name_prefix="event-lane")
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when a lane runs out of work
-        self._queues: dict[tuple[str, str | None], collections.deque[_Claimed]] = {}  # one per lane
+        self._queues: dict[_LaneKey, collections.deque[_Claimed]] = {}  # one per lane
         self._in_flight: set[int] = set()  # claimed by this process and not settled yet
         self._outage: DBAPIError | None = None  # a database outage a lane met
         self.dropped = 0  # events refused because the spool was full (Slack retries those)
@@ -241,6 +246,8 @@ class EventInbox:
                     self.refresh_claims()
                 busy = self.process_pending(wait=False) if self.in_flight < MAX_IN_FLIGHT else 0
                 backoff = IDLE_POLL
+                if 0 < busy < BATCH and self.in_flight:  # lanes are busy: let the next claim fill up
+                    self._stop.wait(CLAIM_PAUSE)
             except DBAPIError as exc:
                 self._note_database_down(exc)
                 busy = 0
@@ -316,8 +323,8 @@ class EventInbox:
             ]
         if flushed or claimed:
             self._database_is_back()
-        lanes: dict[tuple[str, str | None], list[_Claimed]] = {}
-        for event in claimed:
+        lanes: dict[_LaneKey, list[_Claimed]] = {}
+        for event in claimed:  # one lane per channel: its messages are handled in order
             lanes.setdefault((event.team_id, event.channel), []).append(event)
         for key, events in lanes.items():
             self._dispatch(key, events)
@@ -338,7 +345,7 @@ class EventInbox:
         with self._idle:
             return self._idle.wait_for(lambda: not self._queues, timeout)
 
-    def _dispatch(self, key: tuple[str, str | None], events: list[_Claimed]) -> None:
+    def _dispatch(self, key: _LaneKey, events: list[_Claimed]) -> None:
         with self._lock:
             self._in_flight.update(e.id for e in events)
             queue = self._queues.get(key)
@@ -349,31 +356,44 @@ class EventInbox:
         if start:
             self._lanes.submit(self._run_lane, key)
 
-    def _run_lane(self, key: tuple[str, str | None]) -> None:
-        """Work through one channel's queue, settling each event as soon as it is handled."""
+    def _run_lane(self, key: _LaneKey) -> None:
+        """Work through one lane's queue; what was handled is settled in batches (one commit for up
+        to SETTLE_BATCH events), and always before the lane retires."""
+        handled: list[tuple[_Claimed, str | None]] = []
         while True:
             with self._lock:
                 queue = self._queues[key]
-                if not queue:
+                event = queue.popleft() if queue else None
+                if event is None and not handled:
                     del self._queues[key]
                     self._idle.notify_all()
+                    self._wake.set()
                     return
-                event = queue.popleft()
             try:
-                self._settle(event, self._process(event))
+                if event is not None:
+                    handled.append((event, self._process(event)))
+                if handled and (event is None or len(handled) >= SETTLE_BATCH):
+                    self._settle(handled)
+                    self._wake.set()
+                    self._let_go(e for e, _ in handled)
+                    handled = []
             except DBAPIError as exc:
-                # The database went away: this event and the rest of the lane stay claimed in the
-                # table and are taken again once their claims are stale.
+                # The database went away: what this lane holds stays claimed in the table and is
+                # taken again once the claims are stale (handling twice changes nothing).
                 with self._lock:
-                    self._in_flight.difference_update(e.id for e in self._queues[key])
+                    held = [*self._queues[key], *(e for e, _ in handled)]
                     self._queues[key].clear()
+                self._let_go(held + ([event] if event is not None else []))
+                handled = []
                 self._outage = exc
-            except Exception:  # a bug must not stop the lane: log it, the claim goes stale
-                log.exception("event %s (%s) could not be settled", event.id, event.event_type)
-            finally:
-                with self._lock:
-                    self._in_flight.discard(event.id)
-                self._wake.set()
+            except Exception:  # a bug must not stop the lane: log it, the claims go stale
+                log.exception("events of lane %s could not be settled", key[1])
+                self._let_go([*(e for e, _ in handled), *([event] if event is not None else [])])
+                handled = []
+
+    def _let_go(self, events: Iterable[_Claimed]) -> None:
+        with self._lock:
+            self._in_flight.difference_update(e.id for e in events)
 
     def _process(self, event: _Claimed) -> str | None:
         """Handle one event: None when done, the error when it failed, DEFERRED to leave it claimed."""
@@ -396,22 +416,31 @@ class EventInbox:
         )
         return f"{type(failure).__name__}: {failure}"[:500]
 
-    def _settle(self, event: _Claimed, outcome: str | None) -> None:
-        """Mark the event done, give it back when it failed, and move its channel's history cursor."""
-        if outcome == DEFERRED:
-            return
+    def _settle(self, handled: list[tuple[_Claimed, str | None]]) -> None:
+        """Mark events done, give back those that failed, and move the channels' history cursors,
+        in one transaction."""
         now = self._clock()
+        done = [event for event, outcome in handled if outcome is None]
+        cursors: dict[tuple[str, str], str] = {}
+        for event in done:
+            if _advances_cursor(event.event_type, event.channel, event.ts):
+                key = (event.team_id, str(event.channel))
+                cursors[key] = max(cursors.get(key, ""), str(event.ts))
         with self._session_factory.begin() as session:
             inbox = InboxRepository(session)
-            if outcome is None:
-                inbox.finish(event.id, "done", now)
-                if _advances_cursor(event.event_type, event.channel, event.ts):
-                    ChannelCursorRepository(session, event.team_id).advance(str(event.channel), str(event.ts))
-            elif event.attempts >= MAX_ATTEMPTS:
-                log.error("event %s failed %d times and is set aside: %s", event.id, event.attempts, outcome)
-                inbox.finish(event.id, "failed", now, error=outcome)
-            else:
-                inbox.release(event.id, outcome)
+            inbox.finish_many([e.id for e in done], "done", now)
+            for event, outcome in handled:
+                if outcome is None or outcome == DEFERRED:
+                    continue
+                if event.attempts >= MAX_ATTEMPTS:
+                    log.error(
+                        "event %s failed %d times and is set aside: %s", event.id, event.attempts, outcome
+                    )
+                    inbox.finish(event.id, "failed", now, error=outcome)
+                else:
+                    inbox.release(event.id, outcome)
+            for (team, channel), ts in cursors.items():
+                ChannelCursorRepository(session, team).advance(channel, ts)
 
     def refresh_claims(self) -> None:
         """Keep the claims of the events this process holds fresh (a slow lane keeps its events)."""

@@ -92,6 +92,16 @@ class InboxRepository:
             .execution_options(synchronize_session=False)
         )
 
+    def finish_many(self, event_ids: Collection[int], state: str, now: datetime) -> None:
+        """Mark several handled events at once (one statement)."""
+        if event_ids:
+            self.session.execute(
+                update(InboxEvent)
+                .where(InboxEvent.id.in_(list(event_ids)))
+                .values(state=state, processed_at=now, error=None)
+                .execution_options(synchronize_session=False)
+            )
+
     def refresh_claims(self, event_ids: Collection[int], now: datetime) -> None:
         """Keep the claims of events still being worked on fresh, so no other worker takes them."""
         if not event_ids:
