@@ -1,13 +1,15 @@
-"""A bare Bolt app: the baseline `bench/slack_fit.py` measures the bot against.
+"""A bare Bolt app: the baseline `bench/slack_fit.py` and `bench/capture.py` measure the bot against.
 
     SLACK_SIGNING_SECRET=... SLACK_BOT_TOKEN=xoxb-... SLACK_API_URL=http://127.0.0.1:PORT/api/ \\
         .venv/bin/python bench/bare_bolt_app.py --port 3100
 
 The same stack as `icp-bot run --http` (bot/server.py): slack-bolt's `App` with the signing
 secret checked, its WSGI `SlackRequestHandler` on POST /slack/events, served by waitress with the
-same thread count and limits. One listener: `/icp-fit` acknowledges, then answers "ok" on the
-command's response_url — the shape of the bot's work without the fit check. The Web API client
-points at SLACK_API_URL (Bolt calls auth.test there once at start, as it does for the bot).
+same thread count and limits. Two listeners: `/icp-fit` acknowledges, then answers "ok" on the
+command's response_url — the shape of the bot's work without the fit check; and `message` events,
+which Bolt acknowledges by itself and the listener leaves at that (the floor of bench/capture.py).
+The Web API client points at SLACK_API_URL (Bolt calls auth.test there once at start, as it does
+for the bot).
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ def build_app(signing_secret: str, token: str, api_url: str) -> App:
     def icp_fit(ack: Ack, respond: Respond, command: dict[str, Any]) -> None:
         ack()
         respond(text="ok", response_type="ephemeral")
+
+    @app.event("message")
+    def message(ack: Ack) -> None:
+        ack()  # (Bolt has already acknowledged the event; nothing else is done with it)
 
     return app
 
