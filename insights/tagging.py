@@ -8,7 +8,10 @@ How a kind is decided: cue phrases ("closed won", "gave notice", "rollout failed
 (#win, #churn), CW/CL, CRM templates ("Outcome: Lost") and emoji add weight to a kind; a cue is
 discarded when its clause is a question, a hypothetical, a plan or negated ("didn't lose",
 "if we lose", "meeting X next week", "who owns X?"). Context turns a lost renewal into
-`renewal_loss` and an expansion of an existing customer into `customer_win`.
+`renewal_loss` and an expansion of an existing customer into `customer_win`. Then a learned
+model (`insights.kind_model`, trained from the labelled files) gives a second opinion from the
+message's words and what the rules found; it overrules them only when it is sure, and never
+overrules a hashtag or a CRM template.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import NamedTuple
 from rapidfuzz import fuzz, process
 
 from insights.config import Taxonomy
+from insights.kind_model import Decision, KindModel, bundled_model, rule_features
 from insights.matching import AccountRef
 from insights.normalize import domain_stem, fold, name_key, normalize_domain
 from insights.tagging_vocab import (
@@ -109,6 +113,9 @@ _NOT_A_RECORD = ("test record", "ignore", "duplicate", "data hygiene", "sandbox"
 _PAST_YEAR = re.compile(
     r"\b(?:in|back in|since|during|from|of)\s+(?:19|20)\d{2}\b|\b(?:19|20)\d{2} was\b", re.I
 )
+# Emoji and symbols written as characters ("🎉", "✅", "→"), which `tokenize` skips.
+_SYMBOL = re.compile("[\u2190-\u21ff\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff]")
+_DIGIT = re.compile(r"\d")
 _CW_CL = re.compile(r"(?<![\w#])(CW|CL|C/W|C/L)(?![\w/])")
 # Starts only where a word starts, so a long run of letters is scanned once, not from every offset.
 _DOMAIN = re.compile(r"(?<![\w.-])(?:https?://)?[a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}\b", re.IGNORECASE)
@@ -299,7 +306,15 @@ class Tagger:
         accounts: Iterable[AccountRef] = (),
         taxonomy: Taxonomy | None = None,
         learned: LearnedVocabulary | None = None,
+        kind_model: KindModel | bool | None = True,
     ) -> None:
+        """`kind_model`: True for the bundled model (`insights/kind_model.json`), False or None
+        for the rules alone, or a model of one's own."""
+        self.kind_model: KindModel | None = None
+        if isinstance(kind_model, KindModel):
+            self.kind_model = kind_model
+        elif kind_model is True:
+            self.kind_model = bundled_model()
         self.accounts: dict[int, AccountRef] = {}
         self._account_forms = Lexicon()
         self._domains: dict[str, list[int]] = defaultdict(list)
@@ -493,9 +508,8 @@ class Tagger:
 
     # -- the message ---------------------------------------------------------------------------
 
-    def tag(self, text: str) -> TagResult:
-        """Tag one message (Slack markup allowed)."""
-        reading = self._read(text)
+    def _rule_kind(self, reading: _Reading) -> tuple[str | None, bool]:
+        """The rules' kind, and whether a kind was found but dropped for want of a deal object."""
         if reading.competitors:  # the rival patterns need to know which of our accounts are named
             self._scan_accounts(reading)
         reading.read_patterns()
@@ -505,15 +519,98 @@ class Tagger:
         reading.read_notice()
         reading.read_emoji()
         kind = _decide_kind(reading.scores, reading.marked)
-        if kind is not None:  # most chatter stops before the account scan
-            self._scan_accounts(reading)
-            reading.settle_reasons()
-            # An outcome is about a deal: an account, a rival or a name next to the words that
-            # report it, or an amount. "We lost the pub quiz" and "my houseplants churned" are not.
-            supported = kind in reading.marked or _supported(reading, kind)
-            kind = _apply_context(kind, reading) if supported else None
+        if kind is None:
+            return None, False
+        self._scan_accounts(reading)
+        reading.settle_reasons()
+        # An outcome is about a deal: an account, a rival or a name next to the words that
+        # report it, or an amount. "We lost the pub quiz" and "my houseplants churned" are not.
+        if kind in reading.marked or _supported(reading, kind):
+            return _apply_context(kind, reading), False
+        return None, True
+
+    def kind_features(self, text: str) -> tuple[str | None, list[str], list[str]]:
+        """The rules' kind and what the kind model reads: text features and rule features."""
+        reading = self._read(text)
+        kind, unsupported = self._rule_kind(reading)
+        return kind, *self._model_features(reading, kind, unsupported)
+
+    def _model_features(
+        self, reading: _Reading, kind: str | None, unsupported: bool
+    ) -> tuple[list[str], list[str]]:
+        """Words (accounts, rivals, names and figures masked) and what the rules found."""
+        found = self._scan_accounts(reading)
+        masked: dict[int, str] = {}
+        for f in found:
+            for j in range(f.start, f.end):
+                masked[j] = "ACCOUNT"
+        for start, _, written in reading.competitors:
+            for j in range(start, start + max(1, len(written.split()))):
+                masked[j] = "RIVAL"
+        # Unigrams and bigrams of the words, stemmed ("w:") and as written when that differs
+        # ("n:", which keeps the tense: "signed" is not "signing"); a run of one mask counts once,
+        # clause marks end a bigram run, and "?" is a feature of its own.
+        common = common_words()
+        stems = reading.stems
+        out: list[str] = []
+        add = out.append
+        previous = "<s>"
+        for i, token in enumerate(reading.tokens):
+            norm = token.norm
+            mask = masked.get(i)
+            if mask is None:
+                if norm in _CLAUSE_BREAK:
+                    if norm == "?":
+                        add("w:?")
+                    previous = "<s>"
+                    continue
+                if not norm.isalpha() and _DIGIT.search(norm):
+                    mask = "NUM"
+                elif token.text[0].isupper() and norm not in common and norm not in _PLAIN_CAPITALS:
+                    mask = "NAME"
+            if mask is not None:
+                if previous != mask:
+                    add("w:" + mask)
+                    add("b:" + previous + " " + mask)
+                    previous = mask
+                continue
+            stemmed = stems[i]
+            add("w:" + stemmed)
+            if norm != stemmed:
+                add("n:" + norm)
+            add("b:" + previous + " " + stemmed)
+            previous = stemmed
+        rules = rule_features(
+            kind,
+            reading.scores,
+            reading.blocked,
+            unsupported=unsupported,
+            marked=bool(reading.marked),
+            amount=reading.amount is not None,
+            account=any(len(f.ids) == 1 for f in found),
+            rival=bool(reading.competitors),
+        )
+        symbols = [m.group(0) for m in _SYMBOL.finditer(reading.plain)]
+        out += ["e:" + symbol for symbol in symbols]
+        if symbols or _EMOJI.search(reading.plain):
+            add("e:any")
+        return list(dict.fromkeys(out)), rules
+
+    def tag(self, text: str) -> TagResult:
+        """Tag one message (Slack markup allowed)."""
+        reading = self._read(text)
+        kind, unsupported = self._rule_kind(reading)
+        decision: Decision | None = None
+        if self.kind_model is not None and kind not in reading.marked:  # a #hashtag or template is final
+            decision = self.kind_model.decide(*self._model_features(reading, kind, unsupported), kind)
+            if decision.overruled:
+                if kind is None:
+                    reading.settle_reasons()  # the account scan ran for the features
+                kind = decision.kind
         if kind is None:
             return TagResult(text, None, None, None, None, (), None, _confidence(None, reading.scores, False))
+        if decision is not None and decision.overruled:
+            reading.evidence.append(Evidence("kind", kind, "model: " + ", ".join(decision.words)))
         _drop_reasons_that_restate_the_kind(kind, reading.reasons)
         evidence = reading.evidence
         account_name, account_id = self._account_of(reading)
@@ -530,7 +627,11 @@ class Tagger:
             competitor=competitor[0] if competitor else None,
             reasons=reasons,
             amount=reading.amount,
-            confidence=_confidence(kind, reading.scores, account_id is not None),
+            confidence=(
+                round(min(0.99, decision.probability), 2)
+                if decision is not None and decision.overruled
+                else _confidence(kind, reading.scores, account_id is not None)
+            ),
             evidence=tuple(evidence),
         )
 
@@ -570,6 +671,7 @@ class _Reading:
     accounts_scanned: bool = False
     marked: set[str] = field(default_factory=set)  # kinds stated by a hashtag or a CRM template
     kind_cues: list[tuple[int, str, float]] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)  # kinds of cues discarded (negated, hypothetical ...)
     reason_spans: list[tuple[int, int, str]] = field(default_factory=list)
 
     def settle_reasons(self) -> None:
@@ -652,7 +754,10 @@ class _Reading:
                 elif value[0] == "kind":
                     inside = end <= counted_end and (start, end) not in counted
                     overlaps = any(in_not_outcome[start:end])
-                    if inside or overlaps or _blocked(self.norms, self.clauses, self.clause_of, start):
+                    if inside:
+                        continue
+                    if overlaps or _blocked(self.norms, self.clauses, self.clause_of, start):
+                        self.blocked.append(str(value[1]))
                         continue
                     counted.add((start, end))
                     counted_end = max(counted_end, end)
@@ -1077,6 +1182,7 @@ def _name_as_written(tokens: Sequence[Token], cues: Sequence[tuple[int, str]], s
 
 
 KIND_WORDS = frozenset(w for phrase in KIND_CUES for w in phrase.split()) | frozenset(HASHTAGS)
+_PLAIN_CAPITALS = KIND_WORDS | COMMON_ACRONYMS  # "CW", "ARR": words, not names, to the kind model
 
 
 _MULT = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mm": 1e6, "mil": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9}

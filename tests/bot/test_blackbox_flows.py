@@ -400,10 +400,11 @@ def test_a_submission_without_a_kind_is_refused_in_the_modal(running_bot: Runnin
 def test_not_an_outcome_retracts_the_note_and_strikes_the_confirmation(running_bot: RunningBot) -> None:
     bot = running_bot
     start = len(bot.slack.calls)
-    ts = _post(bot, "Lost my charger at the Contoso office lol, anyone seen it?")
+    # Any captured note will do: a person who says it reports no outcome has the last word.
+    ts = _post(bot, "Signed off on the Contoso slides, we lost the old deck though")
     bot.settle()
-    if bot.note_for(ts) is None:  # the tagger got it right; make one it gets wrong on purpose
-        ts = _post(bot, "Lost Contoso's badge at reception, sorry to whoever won the raffle")
+    if bot.note_for(ts) is None:  # the tagger saw through it: a plain outcome, called not one
+        ts = _post(bot, "Lost Contoso to Gong on price")
     confirmation = _confirmation_for(bot, ts, start)
     note_id = next(
         e["value"] for b in confirmation["blocks"] if b["type"] == "actions" for e in b["elements"]

@@ -213,7 +213,7 @@ def test_running_twice_in_the_same_folder_starts_afresh(
         notes = [n for n in iter_notes(make_session_factory(engine), LOCAL_TEAM) if n.source != "import"]
     finally:
         engine.dispose()
-    assert len(notes) == len({(n.channel, n.ts) for n in notes}) == 36
+    assert len(notes) == len({(n.channel, n.ts) for n in notes}) == 39
 
     def steady(text: str) -> str:
         return re.sub(r"\d+\.\d+ s\b", "N s", text)
