@@ -97,14 +97,19 @@ class Replica:
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
     def stop(self) -> int | None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return _terminate(self.process)
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> int | None:
+    """Stop a bot process as an orchestrator would: SIGTERM, then SIGKILL after 20 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
 
 
 def _healthy(port: int) -> bool:
@@ -184,13 +189,10 @@ class RunningBot:
             if self.mode == "socket":
                 if self.slack.wait_connected(timeout=0.2):
                     return
+            elif _healthy(self.port):
+                return
             else:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
-                        if r.status == 200:
-                            return
-                except OSError:
-                    time.sleep(0.1)
+                time.sleep(0.1)
         raise AssertionError(f"icp-bot run did not come up in {timeout} s:\n{self.log()}")
 
     def replica(self, name: str = "replica") -> Replica:
@@ -200,14 +202,7 @@ class RunningBot:
 
     def stop_process(self) -> int | None:
         """Stop the bot as an orchestrator would (SIGTERM); the stand-in stays up."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return _terminate(self.process)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handler runs, nothing in flight is finished."""
