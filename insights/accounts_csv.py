@@ -262,8 +262,8 @@ def csv_rows(
             start_line = reader.line_num + 1
             if progress is not None and row % 10_000 == 0:
                 progress(reader.line_num, lines_total)
-            if not any(c.strip() for c in cells):
-                continue
+            if not (cells and (cells[0].strip() or "".join(cells).strip())):
+                continue  # a blank row: no cell holds anything but space
             if len(cells) > width and any(c.strip() for c in cells[width:]):
                 message = f"has {len(cells)} cells but the header has {width} columns"
                 problems.append(FileProblem(row, line, None, message))

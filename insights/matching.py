@@ -12,7 +12,7 @@ the candidates a database lookup found (the CLI).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -147,11 +147,13 @@ class AccountIndex:
         for alias in account.aliases:
             self._by_alias[name_key(alias)].append(account.id)
 
-    def _refs(self, ids: Iterable[int]) -> list[AccountRef]:
-        return [self.accounts[i] for i in dict.fromkeys(ids)]
+    def _refs(self, ids: Iterable[int], within: Collection[int] | None = None) -> list[AccountRef]:
+        return [self.accounts[i] for i in dict.fromkeys(ids) if within is None or i in within]
 
-    def _settle(self, query: QueryKeys, ids: list[int], how: MatchedFrom) -> Resolution | None:
-        refs = self._refs(ids)
+    def _settle(
+        self, query: QueryKeys, ids: list[int], how: MatchedFrom, within: Collection[int] | None = None
+    ) -> Resolution | None:
+        refs = self._refs(ids, within)
         if not refs:
             return None
         if len(refs) > 1:
@@ -168,8 +170,12 @@ class AccountIndex:
             refs = exact
         return Resolution(query=query.text, status="matched", account=refs[0], matched_from=how)
 
-    def resolve(self, query: str, *, fuzzy: bool = True) -> Resolution:
-        """Resolve a query against this index; `fuzzy=False` stops after the exact steps."""
+    def resolve(self, query: str, *, fuzzy: bool = True, within: Collection[int] | None = None) -> Resolution:
+        """Resolve a query against this index; `fuzzy=False` stops after the exact steps.
+
+        `within` limits the answer to those account ids: the same as resolving against an index
+        built from just them (a workspace-wide index standing in for many candidate lookups).
+        """
         keys = QueryKeys.of(query)
         steps: list[tuple[list[int], MatchedFrom]] = []
         if keys.domain:
@@ -187,14 +193,15 @@ class AccountIndex:
             ids = [i for i in self._by_first.get(keys.first_word, []) if self._keys[i].startswith(prefix)]
             steps.append((ids, "prefix"))
         for ids, how in steps:
-            settled = self._settle(keys, ids, how)
+            settled = self._settle(keys, ids, how, within)
             if settled is not None:
                 return settled
-        if not fuzzy or not keys.name_key or not self._keys:
+        names = self._keys if within is None else {i: k for i, k in self._keys.items() if i in within}
+        if not fuzzy or not keys.name_key or not names:
             return Resolution(query=keys.text, status="unknown")
-        ranked = rank_fuzzy(keys.name_key, self._keys)
+        ranked = rank_fuzzy(keys.name_key, names)
         suggestions = tuple(_suggest(self.accounts[i], score) for i, score in ranked)
-        best = accept_fuzzy(keys.name_key, ranked, self._keys)
+        best = accept_fuzzy(keys.name_key, ranked, names)
         if best is not None:
             return Resolution(
                 query=keys.text,

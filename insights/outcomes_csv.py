@@ -32,7 +32,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple
 
 from insights.accounts_csv import AccountsFileError, FileProblem, clean_cell, csv_rows, read_csv_header
 from insights.normalize import parse_number
@@ -194,9 +195,8 @@ class OutcomesFileError(AccountsFileError):
     """The deals file cannot be imported; `str()` names the first problem (row, line, column)."""
 
 
-@dataclass(frozen=True)
-class DealRecord:
-    """One opportunity or deal as the CRM file describes it."""
+class DealRecord(NamedTuple):
+    """One opportunity or deal as the CRM file describes it (a tuple: a million build quickly)."""
 
     row: int
     line: int
@@ -316,7 +316,7 @@ def _map_headers(headers: list[str], layout: Layout, source: str) -> list[str | 
     return fields
 
 
-@dataclass
+@dataclass(slots=True)
 class _Raw:
     row: int
     line: int
@@ -348,7 +348,7 @@ def parse_outcomes_csv(
     raws = _read_rows(
         reader, len(headers), fields, findings, progress=progress, lines_total=text.count("\n") + 1
     )
-    statuses = [_status(r.values) for r in raws]
+    statuses = _statuses(raws)
     closed = [r for r, s in zip(raws, statuses, strict=True) if s in ("won", "lost")]
     date_order = _date_order(closed, names, findings)
     records, repeated = _records(raws, statuses, names, date_order or "month_first", findings)
@@ -381,8 +381,12 @@ def _read_rows(
     """The non-blank rows, each as its mapped, cleaned, non-empty cells."""
     raws: list[_Raw] = []
     for row, line, cells in csv_rows(reader, width, findings.problems, progress, lines_total):
-        values = {f: clean_cell(c) for f, c in zip(fields, cells, strict=False) if f is not None}
-        raws.append(_Raw(row, line, {k: v for k, v in values.items() if v}))
+        values: dict[str, str] = {}
+        for f, cell in zip(fields, cells, strict=False):
+            # A printable cell holds no control character: clean_cell would only strip it.
+            if f is not None and cell and (value := cell.strip() if cell.isprintable() else clean_cell(cell)):
+                values[f] = value
+        raws.append(_Raw(row, line, values))
     return raws
 
 
@@ -394,21 +398,18 @@ def _records(
     first_row: dict[str, int] = {}
     repeated = 0
     unknown_types: dict[str, list[int]] = {}
+    memo = _Memo(order)
     for raw, status in zip(raws, statuses, strict=True):
-        record = _record(
-            raw, status, names=names, order=order, findings=findings, unknown_types=unknown_types
-        )
+        record = _record(raw, status, names=names, memo=memo, findings=findings, unknown_types=unknown_types)
         if record is None:
             continue
-        if record.deal_id in records:
+        earlier = records.get(record.deal_id)
+        if earlier is not None:
             repeated += 1
-            message = (
-                f"repeats deal {record.deal_id} of row {first_row[record.deal_id]}; the later row is kept"
-            )
+            first = first_row.setdefault(record.deal_id, earlier.row)  # the deal's first row
+            message = f"repeats deal {record.deal_id} of row {first}; the later row is kept"
             findings.warnings.append(FileProblem(raw.row, raw.line, names["deal_id"], message))
             del records[record.deal_id]  # re-inserted below: file order follows the kept row
-        else:
-            first_row[record.deal_id] = raw.row
         records[record.deal_id] = record
     for value, rows in unknown_types.items():
         findings.warnings.append(
@@ -453,6 +454,20 @@ def _status(values: dict[str, str]) -> Status:
     if status == "lost" and _fold(values.get("loss_reason", "")) in NOT_AN_OUTCOME:
         return "not_an_outcome"
     return status
+
+
+def _statuses(raws: list[_Raw]) -> list[Status]:
+    """Each row's status; a file repeats a few stages and reasons, so each is read once."""
+    known: dict[tuple[str | None, ...], Status] = {}
+    out: list[Status] = []
+    for raw in raws:
+        values = raw.values
+        key = (values.get("stage"), values.get("is_won"), values.get("is_closed"), values.get("loss_reason"))
+        status = known.get(key)
+        if status is None:
+            status = known[key] = _status(values)
+        out.append(status)
+    return out
 
 
 def deal_class(deal_type: str | None) -> DealClass | None:
@@ -594,12 +609,64 @@ def _account(value: str | None) -> str | None:
     return re.sub(r"\s*\(\d+\)$", "", first) or None
 
 
+class _Memo:
+    """What the cells of one file mean, each distinct text read once: exports repeat their
+    picklists, close dates, amounts and account names on thousands of rows."""
+
+    def __init__(self, order: DateOrder) -> None:
+        self.order = order
+        self.dates: dict[str, date | str] = {}  # a date, or what is wrong with the text
+        self.amounts: dict[str, float | str] = {}
+        self.currencies: dict[tuple[str, str], str] = {}
+        self.accounts: dict[str, str | None] = {}
+        self.classes: dict[str | None, DealClass | None] = {}
+
+    def date(self, value: str) -> date | str:
+        found = self.dates.get(value)
+        if found is None:
+            try:
+                found = parse_date(value, self.order)
+            except _BadValue as exc:
+                found = str(exc)
+            self.dates[value] = found
+        return found
+
+    def amount(self, value: str) -> float | str:
+        found = self.amounts.get(value)
+        if found is None:
+            try:
+                found = _amount(value)
+            except _BadValue as exc:
+                found = str(exc)
+            self.amounts[value] = found
+        return found
+
+    def currency(self, values: dict[str, str]) -> str:
+        key = (values.get("currency", ""), values.get("amount", ""))
+        found = self.currencies.get(key)
+        if found is None:
+            found = self.currencies[key] = _currency(values)
+        return found
+
+    def account(self, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value not in self.accounts:
+            self.accounts[value] = _account(value)
+        return self.accounts[value]
+
+    def deal_class(self, deal_type: str | None) -> DealClass | None:
+        if deal_type not in self.classes:
+            self.classes[deal_type] = deal_class(deal_type)
+        return self.classes[deal_type]
+
+
 def _record(
     raw: _Raw,
     status: Status,
     *,
     names: dict[str, str],
-    order: DateOrder,
+    memo: _Memo,
     findings: _Findings,
     unknown_types: dict[str, list[int]],
 ) -> DealRecord | None:
@@ -621,18 +688,17 @@ def _record(
         findings.problems.extend(bad)
         return None if bad else DealRecord(raw.row, raw.line, deal_id, status, stage)
 
-    close_date = amount = None
-    try:
-        if "close_date" not in values:
-            raise _BadValue("is empty; a closed deal needs its close date")
-        close_date = parse_date(values["close_date"], order)
-    except _BadValue as exc:
-        problem("close_date", str(exc))
-    try:
-        amount = _amount(values["amount"]) if "amount" in values else None
-    except _BadValue as exc:
-        problem("amount", str(exc))
-    account = _account(values.get("account"))
+    written_date = values.get("close_date")
+    close_date = memo.date(written_date) if written_date is not None else None
+    if written_date is None:
+        problem("close_date", "is empty; a closed deal needs its close date")
+    elif isinstance(close_date, str):
+        problem("close_date", close_date)
+    written_amount = values.get("amount")
+    amount = memo.amount(written_amount) if written_amount is not None else None
+    if isinstance(amount, str):
+        problem("amount", amount)
+    account = memo.account(values.get("account"))
     if account is not None and len(account) > MAX_ACCOUNT_LENGTH:
         problem("account", f"the account name is {len(account):,} characters long; at most 300 are accepted")
     if account is None:
@@ -642,31 +708,33 @@ def _record(
             )
         )
     deal_type = values.get("deal_type")
-    kind_of_deal = deal_class(deal_type)
+    kind_of_deal = memo.deal_class(deal_type)
     if kind_of_deal is None:
         unknown_types.setdefault(deal_type or "", []).append(raw.row)
         kind_of_deal = "new"
-    if bad:
+    if bad or not isinstance(close_date, date) or isinstance(amount, str):
         findings.problems.extend(bad)
         return None
-    assert close_date is not None
+    deal_name = values.get("deal_name")
+    if deal_name is not None and len(deal_name) > MAX_NAME_LENGTH:
+        deal_name = _shorten(deal_name, MAX_NAME_LENGTH)
     return DealRecord(
-        row=raw.row,
-        line=raw.line,
-        deal_id=deal_id,
-        status=status,
-        stage=stage,
-        close_date=close_date,
-        deal_name=_shorten(values.get("deal_name"), MAX_NAME_LENGTH),
-        account=account,
-        amount=amount,
-        currency=_currency(values),
-        deal_type=deal_type,
-        deal_class=kind_of_deal,
-        loss_reason=values.get("loss_reason"),
-        won_reason=values.get("won_reason"),
-        description=values.get("description"),
-        pipeline=values.get("pipeline"),
+        raw.row,
+        raw.line,
+        deal_id,
+        status,
+        stage,
+        close_date,
+        deal_name,
+        account,
+        amount,
+        memo.currency(values),
+        deal_type,
+        kind_of_deal,
+        values.get("loss_reason"),
+        values.get("won_reason"),
+        values.get("description"),
+        values.get("pipeline"),
     )
 
 
@@ -682,12 +750,17 @@ def _shorten(text: str | None, limit: int) -> str | None:
 
 def outcome_of(record: DealRecord) -> Outcome:
     """The contract's mapping of deal type and stage to an outcome kind."""
-    won = record.status == "won"
-    if record.deal_class == "renewal":
-        return Outcome(None, renewal_kept=True) if won else Outcome("renewal_loss")
-    if record.deal_class == "existing":
-        return Outcome("customer_win" if won else "renewal_loss")
-    return Outcome("win" if won else "loss")
+    return _OUTCOMES[record.status == "won", record.deal_class]
+
+
+_OUTCOMES: dict[tuple[bool, DealClass], Outcome] = {
+    (True, "new"): Outcome("win"),
+    (False, "new"): Outcome("loss"),
+    (True, "renewal"): Outcome(None, renewal_kept=True),
+    (False, "renewal"): Outcome("renewal_loss"),
+    (True, "existing"): Outcome("customer_win"),
+    (False, "existing"): Outcome("renewal_loss"),
+}
 
 
 def picklist_reasons(loss_reason: str | None) -> tuple[str, ...] | None:
@@ -729,8 +802,13 @@ def note_text(record: DealRecord) -> str:
     if won and record.won_reason:
         parts.append(f"Won reason: {record.won_reason}")
     if record.description:
-        parts.append(_shorten(" ".join(record.description.split()), MAX_TEXT_DESCRIPTION) or "")
+        parts.append(_quoted(record.description))
     return " — ".join(parts)
+
+
+@lru_cache(maxsize=4096)  # descriptions repeat ("Lost to a cheaper tool") across many deals
+def _quoted(description: str) -> str:
+    return _shorten(" ".join(description.split()), MAX_TEXT_DESCRIPTION) or ""
 
 
 def note_details(record: DealRecord, layout: Layout) -> dict[str, Any]:

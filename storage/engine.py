@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_DATABASE_URL = "sqlite:///icp-bot.db"
@@ -51,6 +53,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+# SQLite's page cache while a large import writes, in KiB: a million new notes and their index
+# pages fit, which halves the time SQLite takes to write them (the default cache is 2 MB).
+BULK_WRITE_CACHE_KIB = 262_144
+
+
+@contextmanager
+def bulk_write_cache(connection: Connection) -> Iterator[None]:
+    """On SQLite, a large page cache for this connection while a bulk write runs (restored
+    afterwards); on PostgreSQL nothing: the server's shared buffers serve."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar() or 0)
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{BULK_WRITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        with suppress(SQLAlchemyError):  # a broken connection is discarded anyway
+            connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
 
 
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import main
+from insights import outcomes_service
 from insights.accounts_csv import AccountsFileError
 from insights.capture import (
     IncomingMessage,
@@ -23,11 +24,13 @@ from insights.capture import (
     iter_notes,
 )
 from insights.config import Config
-from insights.outcomes_service import OutcomesImportSummary, import_outcomes
-from insights.service import fit_for, import_accounts
+from insights.errors import AccountNotFoundError, NoAccountsError
+from insights.normalize import name_key
+from insights.outcomes_service import OutcomesImportSummary, _Lookup, import_outcomes
+from insights.service import fit_for, import_accounts, resolve_account
 from insights.tagging import Tagger
-from storage.models import ImportRun
-from storage.repositories import ImportRunRepository
+from storage.models import ImportRun, Note
+from storage.repositories import AccountRepository, ImportRunRepository
 from tests.conftest import DATA, ROOT
 
 ACCOUNTS = ROOT / "bot" / "resources" / "sample_accounts.csv"
@@ -299,6 +302,69 @@ def test_unknown_accounts_are_kept_as_written_and_linked_once_the_account_is_imp
     linked = _notes(session_factory)["sf:006A"]
     assert (linked.account, linked.tier) == ("Zephyr Robotics Inc", "A")
     assert linked.tier == _tier(session_factory, config, "Zephyr Robotics")
+
+
+def _resolve_one_by_one(repo: AccountRepository, name: str, keys: dict[int, str]) -> int | None:
+    try:
+        return resolve_account(repo, name, keys)[0].id
+    except (AccountNotFoundError, NoAccountsError):
+        return None
+
+
+def test_many_account_names_resolve_at_once_exactly_as_one_by_one(
+    session_factory: sessionmaker[Session], tagger: Tagger
+) -> None:
+    # 250 accounts share a first word: a short form is ambiguous, and past the 200 candidates a
+    # lookup keeps, "Nordic Lumber 240" is found no more by its exact name (as one by one).
+    crowd = "name,domain\n" + "".join(f"Nordic Lumber {i},nordiclumber{i}.fi\n" for i in range(250))
+    import_accounts(session_factory, TEAM, crowd.encode(), "crowd.csv")
+    with session_factory.begin() as session:
+        repo = AccountRepository(session, TEAM)
+        rows = repo.lookup_rows()
+        by_name = {row[1]: row[0] for row in rows}
+        repo.add_aliases(
+            [(by_name["Acme Corp"], "Roadrunner Supply", name_key("Roadrunner Supply")),
+             (by_name["Fabrikam Systems"], "Acme", name_key("Acme"))],
+            "import",
+        )  # fmt: skip
+    names = ["Roadrunner Supply", "Acme", "Nordic", "Nordic Lumber", "Nordic Lumber 7", "Nordic Lumber 240",
+             "nordiclumber3.fi", "Contoso Pharmaceuticals", "Initech", "", "   ", "Zz",
+             "Fabrikam Sytsems"]  # fmt: skip
+    for _, name, domain, *_ in rows[:120]:
+        words = name.split()
+        names += [name, name.upper(), f" {name.lower()}. ", words[0], name.replace(" ", ""), name[:-1]]
+        names += [f"{name} Holdings", name[1:] + name[0]] + ([domain, f"www.{domain}"] if domain else [])
+    with session_factory() as session:
+        repo = AccountRepository(session, TEAM)
+        lookup = _Lookup(repo.lookup_rows(), repo.alias_rows())
+        keys = repo.name_keys()
+        one_by_one = {name: _resolve_one_by_one(repo, name, keys) for name in names}
+    at_once = {name: lookup.resolve(name) for name in names}
+    assert at_once == one_by_one
+    assert one_by_one["Nordic Lumber 7"] == by_name["Nordic Lumber 7"] and one_by_one["Nordic"] is None
+    assert one_by_one["Nordic Lumber 240"] is None
+    assert (
+        sum(v is None for v in at_once.values()) > 20 and sum(v is not None for v in at_once.values()) > 500
+    )
+
+
+def test_an_import_writes_the_same_notes_whether_names_resolve_at_once_or_one_by_one(
+    session_factory: sessionmaker[Session],
+    tagger: Tagger,
+    config: Config,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    at_once = _import(session_factory, config, tagger, SF)
+    notes = _snapshot(session_factory)
+    with session_factory.begin() as session:
+        session.execute(delete(Note).where(Note.team_id == TEAM))
+    monkeypatch.setattr(outcomes_service, "_BULK_SHARE", 0)  # never at once
+    one_by_one = _import(session_factory, config, tagger, SF)
+    ignored = {"id", "created_at"}
+    assert [{k: v for k, v in n.items() if k not in ignored} for n in _snapshot(session_factory)] == [
+        {k: v for k, v in n.items() if k not in ignored} for n in notes
+    ]
+    assert at_once == one_by_one
 
 
 # --- bad files and failures --------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from insights.matching import account_keys
-from storage.repositories import AccountRepository, WorkspaceRepository
+from storage.repositories import AccountRepository, NoteRepository, WorkspaceRepository
 
 
 def _row(name: str, domain: str | None = None, **extra: object) -> dict[str, object]:
@@ -91,3 +93,44 @@ def test_deleting_a_workspace_account_removes_its_aliases(
         assert AccountRepository(session, "T1").delete_all() == 1
     with session_factory() as session:
         assert AccountRepository(session, "T1").aliases_of([account_id]) == {}
+
+
+def test_bulk_note_rows_are_stored_as_single_notes_are_and_never_twice(
+    session_factory: sessionmaker[Session],
+) -> None:
+    when = datetime(2026, 6, 26, 12, tzinfo=UTC)
+    amount = {"value": 38000.0, "currency": "USD", "unit": None}
+    note = {
+        "channel": "crm", "text": "Closed Lost: Proseware — Price\ttab\\n\nnext\r line \\. é", "kind": "loss",
+        "account": "Proseware Inc", "account_id": None, "competitor": None, "reasons": ["price"],
+        "amount": amount, "posted_at": when, "details": {"stage": "Closed Lost", "description": None},
+        "crm_id": "006A", "status": "active", "retracted_reason": None, "user_id": None, "tier": None,
+        "confidence": 1.0, "source": "import", "created_at": when, "updated_at": when,
+    }  # fmt: skip
+    columns = [*note, "ts"]
+    with session_factory.begin() as session:
+        WorkspaceRepository(session).get_or_create("T1")
+        repo = NoteRepository(session, "T1")
+        repo.insert_if_absent({**note, "ts": "sf:single"})
+        repo.insert_if_absent({**note, "ts": "sf:no-amount", "amount": None, "reasons": []})
+        rows = [(*note.values(), f"sf:bulk{i}") for i in range(3)]
+        rows.append((*{**note, "amount": None, "reasons": []}.values(), "sf:bulk-no-amount"))
+        repo.insert_rows(columns, [*rows, (*note.values(), "sf:single")])  # sf:single is there already
+    with session_factory() as session:
+        stored = {
+            row[0]: row[1:]
+            for row in session.connection().exec_driver_sql(
+                "SELECT ts, " + ", ".join(c for c in columns if c != "ts") + " FROM notes"
+            )
+        }
+        repo = NoteRepository(session, "T1")
+        ids = repo.ids_in("crm")
+        views = {r["ts"]: r for r in repo.rows_by_id(list(ids.values()), ["text", "amount", "reasons"])}
+        assert NoteRepository(session, "T2").rows_by_id(list(ids.values()), ["text"]) == []
+        null = dict(session.connection().exec_driver_sql("SELECT ts, amount IS NULL FROM notes").all())
+    assert null["sf:bulk-no-amount"] == null["sf:no-amount"] and not null["sf:bulk0"]
+    assert len(stored) == 6
+    assert stored["sf:bulk0"] == stored["sf:bulk2"] == stored["sf:single"]
+    assert stored["sf:bulk-no-amount"] == stored["sf:no-amount"]
+    assert (views["sf:bulk1"]["amount"], views["sf:bulk1"]["reasons"]) == (amount, ["price"])
+    assert views["sf:bulk1"]["text"] == note["text"] and views["sf:bulk-no-amount"]["amount"] is None
