@@ -190,6 +190,26 @@ def table(rows: list[Row]) -> list[str]:
     return lines
 
 
+TABLE_START = "<!-- bench/run.py writes from here -->"
+TABLE_END = "<!-- bench/run.py writes up to here -->"
+
+
+def write_section(page: Path, section: list[str]) -> None:
+    """Put the latest table between the page's markers, keeping everything around them (the
+    analysis written by hand); a page without the markers gets them, after its first line."""
+    block = [TABLE_START, *section, TABLE_END]
+    text = page.read_text(encoding="utf-8") if page.exists() else "# Benchmarks\n"
+    if TABLE_START in text and TABLE_END in text:
+        before, rest = text.split(TABLE_START, 1)
+        after = rest.split(TABLE_END, 1)[1]
+        page.write_text(before + "\n".join(block) + after, encoding="utf-8")
+        return
+    first, _, rest = text.partition("\n")
+    page.write_text(
+        "\n".join([first, "", *block, "", rest.lstrip("\n")]).rstrip("\n") + "\n", encoding="utf-8"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -250,17 +270,15 @@ def main() -> int:
             + (" --small" if args.small else "")
             + (" --postgres URL" if args.postgres else "")
         )
-        page = [
-            "# Benchmarks",
-            "",
-            f"Latest run: `{command}` on {machine['machine']}, {machine['cpus']} cores, "
-            f"Python {machine['python']}, load average at start {machine['load_average']}; "
-            f"{total / 60:.1f} minutes in all.",
+        parts = ", ".join(f"{name} {run['seconds'] / 60:.1f}" for name, run in runs.items())
+        section = [
+            f"Latest run ({time.strftime('%Y-%m-%d')}): `{command}` on {machine['machine']}, "
+            f"{machine['cpus']} cores, Python {machine['python']}, load average at start "
+            f"{machine['load_average']}; {total / 60:.1f} minutes in all (minutes per part: {parts}).",
             "",
             *lines,
-            "",
         ]
-        Path(args.markdown).write_text("\n".join(page), encoding="utf-8")
+        write_section(Path(args.markdown), section)
     failed = [name for name, run in runs.items() if run["exit"] != 0]
     return 1 if failed else 0
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.run import TABLE_END, TABLE_START, write_section
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -44,3 +46,16 @@ def test_the_small_benchmark_reports_each_figure_beside_its_floor(tmp_path: Path
             assert abs(row["ratio"] - row["value"] / row["floor"]) < 1e-9
     text = page.read_text(encoding="utf-8")
     assert text.startswith("# Benchmarks") and "| P1 fit answer | sqlite | p50 latency |" in text
+
+
+def test_the_markdown_table_replaces_only_its_own_section_of_the_page(tmp_path: Path) -> None:
+    page = tmp_path / "BENCHMARKS.md"
+    page.write_text("# Benchmarks\n\nWhy P2 is slow.\n", encoding="utf-8")
+    write_section(page, ["| old |"])
+    first = page.read_text(encoding="utf-8")
+    assert first.startswith("# Benchmarks\n\n" + TABLE_START + "\n| old |\n" + TABLE_END)
+    assert first.endswith("Why P2 is slow.\n")
+    write_section(page, ["| new |", "| row |"])
+    second = page.read_text(encoding="utf-8")
+    assert "| old |" not in second and second.count(TABLE_START) == 1
+    assert second == first.replace("| old |", "| new |\n| row |")
