@@ -22,6 +22,7 @@ from bot.access import AdminDirectory
 from bot.blocks import confirmation_message
 from bot.context import AppContext
 from insights.capture import NoteView, record_confirmation
+from insights.matching import NameKeys
 from insights.tagging import Tagger
 
 log = logging.getLogger("icp_bot")
@@ -75,8 +76,9 @@ class TaggerHolder:
         self._version_of = version
         self._version = version()
         self.current = build()
-        # Every account's name key, for fuzzy fit lookups without reading 100,000 rows per request.
-        self.name_keys: dict[int, str] = self._build_keys()
+        # Every account's name key, for fuzzy fit lookups without reading 100,000 rows per request;
+        # indexed once so that a fuzzy lookup scores a shortlist, not every name.
+        self.name_keys: NameKeys = NameKeys(self._build_keys())
         self._rebuilding = threading.Lock()
         _freeze_long_lived_objects()
 
@@ -93,7 +95,7 @@ class TaggerHolder:
                 return False
             started = time.perf_counter()
             self.current = self._build()
-            self.name_keys = self._build_keys()
+            self.name_keys = NameKeys(self._build_keys())
             self._version = version
             _freeze_long_lived_objects()
             log.info("tagger rebuilt in %.1f s", time.perf_counter() - started)

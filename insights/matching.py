@@ -6,15 +6,17 @@ matching. Fuzzy matching answers only when one candidate is clearly right; other
 ranked suggestions, so the product never silently answers for the wrong company.
 
 `AccountIndex` holds any set of accounts: the whole workspace (a warm index in the bot) or just
-the candidates a database lookup found (the CLI).
+the candidates a database lookup found (the CLI). `NameKeys` holds a workspace's name keys for
+long-lived fuzzy matching: it ranks only the keys that can reach FUZZY_SUGGEST, with the same
+answers as scoring every key.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rapidfuzz import fuzz, process
 
@@ -37,6 +39,12 @@ FUZZY_SUGGEST = 72.0
 # Suggestions this far behind the best one are noise, not alternatives.
 SUGGEST_SPREAD = 20.0
 MAX_SUGGESTIONS = 5
+# NameKeys scans key sets smaller than this whole (a full scan of 2,000 keys takes about 1-2 ms).
+FUZZY_INDEX_MIN_KEYS = 2_000
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -233,11 +241,13 @@ def rank_fuzzy(
 ) -> list[tuple[int, float]]:
     """Rank account ids by similarity of their name key to the query key, best first.
 
-    WRatio tolerates typos, word order and partial names; the cut-off keeps noise out.
+    WRatio tolerates typos, word order and partial names; the cut-off keeps noise out. A
+    `NameKeys` scores only the keys that can reach the cut-off, with the same result.
     """
+    choices = keys.candidates(query_key) if isinstance(keys, NameKeys) else keys
     results = process.extract(
         query_key,
-        keys,
+        choices,
         scorer=fuzz.WRatio,
         processor=None,  # keys and query are name_key()s already: folded, punctuation-free
         limit=limit,
@@ -246,6 +256,154 @@ def rank_fuzzy(
     ranked = [(int(account_id), float(score)) for _key, score, account_id in results]
     ranked.sort(key=lambda item: (-item[1], keys[item[0]]))
     return [item for item in ranked if item[1] >= ranked[0][1] - SUGGEST_SPREAD]
+
+
+class NameKeys(Mapping[int, str]):
+    """Name keys by account id (read-only), indexed once so that fuzzy ranking over a large,
+    long-lived set (the bot's whole workspace) scores a shortlist instead of every key.
+
+    `rank_fuzzy` gives exactly the answer of a full scan: the shortlist holds every key whose
+    WRatio with the query can reach FUZZY_SUGGEST (see `_FuzzyIndex`), in the mapping's order, so
+    even ties among equal scores fall as they would. Sets under FUZZY_INDEX_MIN_KEYS are not
+    indexed (scanning them is as quick).
+    """
+
+    __slots__ = ("_index", "_keys")
+
+    def __init__(self, keys: Mapping[int, str] | Iterable[tuple[int, str]] = ()) -> None:
+        self._keys: dict[int, str] = dict(keys)
+        self._index = _FuzzyIndex(self._keys) if len(self._keys) >= FUZZY_INDEX_MIN_KEYS else None
+
+    def __getitem__(self, account_id: int) -> str:
+        return self._keys[account_id]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, account_id: object) -> bool:
+        return account_id in self._keys
+
+    def __repr__(self) -> str:
+        return f"NameKeys({len(self._keys)} keys, indexed={self._index is not None})"
+
+    def candidates(self, query_key: str) -> Mapping[int, str]:
+        """The keys that can score FUZZY_SUGGEST or more against the query, in this mapping's
+        order: a shortlist, or every key when no index is kept or the shortlist would be long."""
+        if self._index is None:
+            return self._keys
+        positions = self._index.shortlist(query_key)
+        if positions is None:
+            return self._keys
+        ids, texts = self._index.ids, self._index.texts
+        return {ids[p]: texts[p] for p in positions}
+
+
+class _FuzzyIndex:
+    """Which keys can reach FUZZY_SUGGEST under rapidfuzz's WRatio, found without scoring them.
+
+    Every score WRatio combines is the Indel ratio 2*LCS/(len(a)+len(b)) of the two names or of
+    strings made from their words (sorted, de-duplicated, set differences), scaled by 0.95, 0.9
+    or less; partial ratios compare the shorter with windows of the longer no longer than it.
+    With both names single-spaced and free of repeated words, and no word in common, every such
+    string holds the same characters as the name it comes from, and the longest common
+    subsequence of two strings is at most the overlap m of their character counts. Hence
+
+        WRatio <= 200 m / (len(q) + len(k))                       when the lengths differ < 1.5x
+        WRatio <= max(200 m / (len(q) + len(k)), 180 m / (min(len) + m))    otherwise
+
+    (a window of length w scores at most 2 min(w, m) / (min(len) + w)). So the shortlist is:
+    keys whose bound reaches the cut-off, keys sharing a whole word with the query (the token
+    scores can reach 100 for those), and keys the bound does not cover (repeated words, odd
+    spacing, over 255 characters), which are always scored. A query the bound does not cover,
+    or whose shortlist is long, is scored against every key.
+
+    Character counts live in one uint8 row per character (the 63 commonest characters of the
+    keys; the rest share a 64th row, which over-counts the overlap and so stays a bound).
+    """
+
+    MAX_SHARE = 0.25  # a longer shortlist than this share of the keys: scan them all
+    MAX_CHARS = 63
+    CUTOFF = FUZZY_SUGGEST - 1e-3  # rapidfuzz's float rounding must not drop a borderline key
+
+    def __init__(self, keys: Mapping[int, str]) -> None:
+        import numpy as np
+
+        self.ids: list[int] = list(keys)
+        self.texts: list[str] = list(keys.values())
+        n = len(self.texts)
+        self.lengths = np.fromiter(map(len, self.texts), dtype=np.int32, count=n)
+
+        commonest = [ch for ch, _ in Counter("".join(self.texts)).most_common()]
+        self.row_of: dict[str, int] = {ch: min(i, self.MAX_CHARS) for i, ch in enumerate(commonest)}
+        rows = min(len(commonest), self.MAX_CHARS + 1)
+        self.counts = np.zeros((rows, n), dtype=np.uint8)
+        irregular: list[int] = []
+        token_hashes: list[int] = []
+        token_owners: list[int] = []
+        for position, text in enumerate(self.texts):
+            words = text.split()
+            if len(text) > 255 or " ".join(words) != text or len(set(words)) != len(words):
+                irregular.append(position)
+                continue
+            for word in words:
+                token_hashes.append(hash(word))
+                token_owners.append(position)
+        for row, count in self._char_rows("".join(self.texts), n):
+            self.counts[row] = np.minimum(count, 255)
+        self.irregular = np.array(irregular, dtype=np.int32)
+        hashes = np.array(token_hashes, dtype=np.int64)
+        order = np.argsort(hashes, kind="stable")
+        self.token_hashes = hashes[order]
+        self.token_owners = np.array(token_owners, dtype=np.int32)[order]
+
+    def _char_rows(self, joined: str, n: int) -> Iterator[tuple[int, npt.NDArray[np.int64]]]:
+        """(row, count of that row's characters in each key) for every character row."""
+        import numpy as np
+
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        lookup = np.zeros(int(codes.max(initial=0)) + 1, dtype=np.int16)
+        for ch, row in self.row_of.items():
+            lookup[ord(ch)] = row
+        char_rows = lookup[codes]
+        owners = np.repeat(np.arange(n, dtype=np.int32), self.lengths)
+        order = np.argsort(char_rows, kind="stable")
+        bounds = np.searchsorted(char_rows[order], np.arange(self.counts.shape[0] + 1))
+        for row in range(self.counts.shape[0]):
+            yield row, np.bincount(owners[order[bounds[row] : bounds[row + 1]]], minlength=n)
+
+    def shortlist(self, query: str) -> list[int] | None:
+        """Positions (ascending) of the keys that can reach the cut-off; None: scan every key."""
+        import numpy as np
+
+        words = query.split()
+        if not query or len(query) > 255 or " ".join(words) != query or len(set(words)) != len(words):
+            return None
+        wanted: Counter[int] = Counter()
+        for ch, count in Counter(query).items():
+            row = self.row_of.get(ch)
+            if row is not None:  # a character no key holds adds nothing to any overlap
+                wanted[row] += count
+        overlap = np.zeros(len(self.texts), dtype=np.int16)
+        for row, count in wanted.items():
+            overlap += np.minimum(self.counts[row], min(count, 255))
+        length = len(query)
+        shortest = np.minimum(self.lengths, length)
+        longest = np.maximum(self.lengths, length)
+        reach = 200.0 * overlap >= self.CUTOFF * (self.lengths + length)
+        reach |= (2 * longest >= 3 * shortest) & (180.0 * overlap >= self.CUTOFF * (shortest + overlap))
+        parts: list[Any] = [np.flatnonzero(reach), self.irregular]
+        for word in words:
+            h = hash(word)  # a colliding hash only adds keys to score
+            lo = np.searchsorted(self.token_hashes, h, side="left")
+            hi = np.searchsorted(self.token_hashes, h, side="right")
+            parts.append(self.token_owners[lo:hi])
+        positions = np.unique(np.concatenate(parts))
+        if len(positions) > self.MAX_SHARE * len(self.texts):
+            return None
+        return [int(p) for p in positions.tolist()]
 
 
 def _suggest(ref: AccountRef, score: float) -> Suggestion:

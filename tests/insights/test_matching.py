@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import random
 import string
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rapidfuzz import fuzz, process
 
-from insights.matching import AccountIndex, AccountRef, QueryKeys, Resolution, account_keys
-from insights.normalize import fold
+from insights.matching import (
+    FUZZY_INDEX_MIN_KEYS,
+    FUZZY_SUGGEST,
+    AccountIndex,
+    AccountRef,
+    NameKeys,
+    QueryKeys,
+    Resolution,
+    accept_fuzzy,
+    account_keys,
+    rank_fuzzy,
+)
+from insights.normalize import fold, name_key
 
 ACME = AccountRef(1, "Acme Corp", "acmecorp.com", "United States")
 CONTOSO = AccountRef(2, "Contoso Ltd", "contoso.com", "United Kingdom")
@@ -340,3 +353,105 @@ def test_query_sharing_no_key_with_any_account_is_never_matched(index: AccountIn
     resolution = index.resolve(query)
     assert resolution.status == "unknown"
     assert resolution.account is None
+
+
+# --- indexed fuzzy ranking (NameKeys) ----------------------------------------------------------
+
+_SYLLABLES = (
+    "ac bel cor dan el fen gar hol is jun kel lor mar nor ol par quin ros sol tor ul val wes xen".split()
+)
+_WORDS = "systems labs health capital foods energy works cloud bank retail".split()
+
+
+def _generated_names(rng: random.Random, count: int) -> list[str]:
+    names: list[str] = []
+    while len(names) < count:
+        stem = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4)))
+        roll = rng.random()
+        if roll < 0.6:
+            name = f"{stem} {rng.choice(_WORDS)}"
+        elif roll < 0.9:
+            name = stem
+        elif roll < 0.95:
+            name = f"{stem} {stem} {rng.choice(_WORDS)}"  # a repeated word: always scored
+        else:
+            name = f"{stem} {rng.choice(_WORDS)} müller {rng.randint(1, 99)}"
+        names.append(name)
+    return names
+
+
+def _typo(rng: random.Random, text: str) -> str:
+    chars = list(text)
+    j = rng.randrange(len(chars))
+    op = rng.randrange(4)
+    if op == 0:
+        chars[j] = rng.choice(string.ascii_lowercase)
+    elif op == 1 and len(chars) > 1:
+        del chars[j]
+    elif op == 2:
+        chars.insert(j, rng.choice(string.ascii_lowercase))
+    elif j < len(chars) - 1:
+        chars[j], chars[j + 1] = chars[j + 1], chars[j]
+    return "".join(chars)
+
+
+def _generated_queries(rng: random.Random, names: list[str], count: int) -> list[str]:
+    queries: list[str] = []
+    while len(queries) < count:
+        name = rng.choice(names)
+        words = name.split()
+        kind = rng.randrange(8)
+        if kind == 0:
+            query = name
+        elif kind == 1:
+            query = _typo(rng, name)
+        elif kind == 2:
+            query = _typo(rng, _typo(rng, name))
+        elif kind == 3:
+            query = " ".join(reversed(words))
+        elif kind == 4:
+            query = name[: rng.randint(2, len(name))]
+        elif kind == 5:
+            query = rng.choice(words)[rng.randint(0, 2) :]
+        elif kind == 6:
+            query = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 12)))
+        else:
+            query = f"{name} {rng.choice(_WORDS)} {rng.choice(_WORDS)}"
+        if name_key(query):
+            queries.append(name_key(query))
+    return queries
+
+
+def test_indexed_fuzzy_ranking_equals_the_full_scan() -> None:
+    """NameKeys scores a shortlist; its ranking and accepted match equal scoring every key,
+    and the shortlist holds every key that reaches FUZZY_SUGGEST."""
+    rng = random.Random(20240611)
+    names = _generated_names(rng, 2_500)
+    ids = rng.sample(range(1, 1_000_000), len(names))  # any ids, in no particular order
+    plain = {i: name_key(n) for i, n in zip(ids, names, strict=True)}
+    indexed = NameKeys(plain)
+    assert len(indexed) == len(plain) >= FUZZY_INDEX_MIN_KEYS
+    assert list(indexed.items()) == list(plain.items())
+
+    shortlisted = 0
+    for query in _generated_queries(rng, names, 400):
+        full = rank_fuzzy(query, plain)
+        assert rank_fuzzy(query, indexed) == full, query
+        assert accept_fuzzy(query, full, indexed) == accept_fuzzy(query, full, plain)
+        candidates = indexed.candidates(query)
+        if len(candidates) < len(plain):
+            shortlisted += 1
+            reaching = process.extract(
+                query, plain, scorer=fuzz.WRatio, processor=None, limit=None, score_cutoff=FUZZY_SUGGEST
+            )
+            assert {i for _key, _score, i in reaching} <= set(candidates), query
+            assert list(candidates) == [i for i in plain if i in candidates]  # the mapping's order
+    assert shortlisted > 100  # the index was used, not just the full-scan fallback
+
+
+def test_small_name_key_sets_are_scanned_whole() -> None:
+    keys = NameKeys({1: "acme", 2: "contoso", 3: "contoso pharmaceuticals"})
+    assert keys.candidates("contso") == {1: "acme", 2: "contoso", 3: "contoso pharmaceuticals"}
+    assert rank_fuzzy("contso", keys) == rank_fuzzy("contso", dict(keys))
+    assert 2 in keys and 4 not in keys and keys[3] == "contoso pharmaceuticals"
+    assert not NameKeys()
