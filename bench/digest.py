@@ -80,7 +80,6 @@ def _rss_mb() -> float:
 
 def make_database(url: str, accounts: int, notes: int, seed: int = 5) -> dict[str, Any]:  # noqa: PLR0915
     import pandas as pd
-    from sqlalchemy import insert
 
     from bench.foundation import make_export
     from bot.settings import bundled_resource
@@ -88,7 +87,7 @@ def make_database(url: str, accounts: int, notes: int, seed: int = 5) -> dict[st
     from insights.digest_service import account_tiers
     from insights.service import import_accounts, iter_accounts
     from storage.engine import make_engine, make_session_factory
-    from storage.repositories import NOTES_TABLE
+    from storage.repositories import NoteRepository
     from storage.schema import upgrade
 
     engine = make_engine(url)
@@ -113,12 +112,18 @@ def make_database(url: str, accounts: int, notes: int, seed: int = 5) -> dict[st
     span = SPAN.total_seconds()
     now = datetime.now(UTC)
     tier_names = list(icp.tiers)
+    # JSON values repeat: one object per distinct value, which the bulk insert serialises once.
+    shared: dict[tuple[str, Any], Any] = {}
+    kept: dict[str, str] = {"renewal": "kept"}
+    no_details: dict[str, str] = {}
 
     def flush() -> None:
+        # The deal import's bulk path (COPY on PostgreSQL, one executemany on SQLite).
         nonlocal batch
         if batch:
-            with engine.begin() as connection:
-                connection.execute(insert(NOTES_TABLE), batch)
+            columns = [c for c in batch[0] if c != "team_id"]
+            with factory.begin() as session:
+                NoteRepository(session, TEAM).insert_rows(columns, [[r[c] for c in columns] for r in batch])
             batch = []
 
     while written < notes:
@@ -150,14 +155,17 @@ def make_database(url: str, accounts: int, notes: int, seed: int = 5) -> dict[st
             stored_tier = None
         if not has_account:
             stored_tier = None
-        reasons = rng.sample(REASONS, rng.choice((0, 1, 1, 2))) if kind in ("loss", "renewal_loss") else []
+        lost = kind in ("loss", "renewal_loss")
+        picked = tuple(rng.sample(REASONS, rng.choice((0, 1, 1, 2)))) if lost else ()
+        reasons = shared.setdefault(("reasons", picked), list(picked))
         competitor = (
             rng.choice(COMPETITORS) if kind in ("loss", "renewal_loss") and rng.random() < 0.4 else None
         )
+        value = float(rng.randrange(5, 500) * 1000) if rng.random() < 0.6 else None
         amount = (
-            {"value": float(rng.randrange(5, 500) * 1000), "currency": "USD", "unit": "ARR"}
-            if rng.random() < 0.6
-            else None
+            None
+            if value is None
+            else shared.setdefault(("amount", value), {"value": value, "currency": "USD", "unit": "ARR"})
         )
         ts = f"{posted.timestamp():.6f}"
         row = {
@@ -179,7 +187,7 @@ def make_database(url: str, accounts: int, notes: int, seed: int = 5) -> dict[st
             "status": "retracted" if rng.random() < 0.03 else "active",
             "source": source,
             "crm_id": f"006{written:012d}" if source == "import" else None,
-            "details": {"renewal": "kept"} if kind is None else {},
+            "details": kept if kind is None else no_details,
             "posted_at": posted,
             "created_at": now,
             "updated_at": now,
@@ -198,6 +206,10 @@ def make_database(url: str, accounts: int, notes: int, seed: int = 5) -> dict[st
             flush()
     flush()
     note_seconds = time.perf_counter() - started
+    with engine.connect() as connection:  # insert_rows skips a row whose channel + ts is taken
+        stored = connection.exec_driver_sql(f"SELECT count(*) FROM notes WHERE team_id = '{TEAM}'").scalar()
+    if stored != written:
+        raise SystemExit(f"generated {written:,} notes but {stored:,} were stored (a repeated channel + ts?)")
     engine.dispose()
     return {"accounts": accounts, "notes": written, "account_import_seconds": round(account_seconds, 1),
             "note_insert_seconds": round(note_seconds, 1)}  # fmt: skip

@@ -154,7 +154,7 @@ BENCHES = [
     Bench("P1", "bench/slack_fit.py", [], SMALL_FIT, True, "--out", _p1),
     Bench("P2", "bench/capture.py", [], ["--small"], True, "--json", _p2),
     Bench("P3", "bench/digest.py", [], SMALL_DIGEST, True, "--out", _p3),
-    Bench("P4", "bench/import_outcomes.py", [], ["--small"], True, "--json", _p4),
+    Bench("P4", "bench/import_outcomes.py", ["--no-reimport"], ["--small"], True, "--json", _p4),
     Bench("P5", "bench/tagging.py", [], ["--accounts", "2000", "--messages", "3000"], False, "--out", _p5),
 ]
 
