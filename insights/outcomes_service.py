@@ -107,38 +107,6 @@ class OutcomesImportSummary:
     warnings: tuple[FileProblem, ...]
 
 
-def import_outcomes(
-    session_factory: SessionFactory,
-    team_id: str,
-    data: bytes,
-    source: str,
-    *,
-    icp: ICPDefinition,
-    taxonomy: Taxonomy,
-    tagger: Tagger | None = None,
-    encoding: str | None = None,
-    progress: ImportProgress | None = None,
-) -> OutcomesImportSummary:
-    """Import a Salesforce Opportunity or HubSpot deals export as outcome notes.
-
-    Loss reasons and descriptions are read by the workspace's tagger (built here unless a warm
-    one is passed). progress(phase, done, total): "read" counts file lines, "write" deals saved.
-    Raises OutcomesFileError (an AccountsFileError) for a bad file, before anything is written.
-    """
-    with _cycle_collection_paused():
-        return _import(
-            session_factory,
-            team_id,
-            data,
-            source,
-            icp=icp,
-            taxonomy=taxonomy,
-            tagger=tagger,
-            encoding=encoding,
-            progress=progress,
-        )
-
-
 @contextmanager
 def _cycle_collection_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for the length of an import.
@@ -157,7 +125,8 @@ def _cycle_collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _import(
+@_cycle_collection_paused()
+def import_outcomes(
     session_factory: SessionFactory,
     team_id: str,
     data: bytes,
@@ -165,10 +134,16 @@ def _import(
     *,
     icp: ICPDefinition,
     taxonomy: Taxonomy,
-    tagger: Tagger | None,
-    encoding: str | None,
-    progress: ImportProgress | None,
+    tagger: Tagger | None = None,
+    encoding: str | None = None,
+    progress: ImportProgress | None = None,
 ) -> OutcomesImportSummary:
+    """Import a Salesforce Opportunity or HubSpot deals export as outcome notes.
+
+    Loss reasons and descriptions are read by the workspace's tagger (built here unless a warm
+    one is passed). progress(phase, done, total): "read" counts file lines, "write" deals saved.
+    Raises OutcomesFileError (an AccountsFileError) for a bad file, before anything is written.
+    """
     read_progress = (lambda done, total: progress("read", done, total)) if progress else None
     parsed = parse_outcomes_csv(decode_csv_bytes(data, source, encoding), source, read_progress)
     if tagger is None:

@@ -3,6 +3,7 @@ idempotently, without touching Slack-captured or person-corrected notes."""
 
 from __future__ import annotations
 
+import gc
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -423,6 +424,29 @@ def test_a_failure_while_writing_rolls_everything_back(
     with pytest.raises(RuntimeError, match="disk full"):
         _import(session_factory, config, tagger, SF)
     assert _snapshot(session_factory) == []
+    assert gc.isenabled()  # the collector, paused while the import ran, is back
+
+
+def test_the_garbage_collector_is_paused_only_while_an_import_runs(
+    session_factory: sessionmaker[Session], tagger: Tagger, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    real_of = outcomes_service._Labels.of
+
+    def watching(self: Any, record: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real_of(self, record)
+
+    monkeypatch.setattr(outcomes_service._Labels, "of", watching)
+    assert _import(session_factory, config, tagger, SF).created > 0
+    assert seen and not any(seen)
+    assert gc.isenabled()
+    gc.disable()  # a caller that had it off keeps it off
+    try:
+        _import(session_factory, config, tagger, SF)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_progress_is_reported_while_reading_and_writing_a_large_file(
