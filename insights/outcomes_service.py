@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from insights.accounts_csv import FileProblem, decode_csv_bytes
 from insights.config import ICPDefinition, Rule, Taxonomy
 from insights.errors import AccountNotFoundError, NoAccountsError
-from insights.matching import AccountIndex, AccountRef, QueryKeys, accept_fuzzy, rank_fuzzy
+from insights.matching import AccountIndex, AccountRef, NameKeys, QueryKeys, accept_fuzzy, rank_fuzzy
 from insights.normalize import fold
 from insights.outcomes_csv import (
     CRM_CHANNEL,
@@ -337,6 +337,14 @@ class _Lookup:
                     self.by[column].setdefault(value, []).append(account_id)
             refs.append(AccountRef(account_id, name, domain, country, tuple(alias_names.get(account_id, ()))))
         self.index = AccountIndex.build(refs)
+        self._fuzzy_keys: NameKeys | None = None
+
+    @property
+    def fuzzy_keys(self) -> NameKeys:
+        """The name keys indexed for fuzzy ranking, built at the first name that needs it."""
+        if self._fuzzy_keys is None:
+            self._fuzzy_keys = NameKeys(self.name_keys)
+        return self._fuzzy_keys
 
     def candidates(self, keys: QueryKeys) -> list[int]:
         """The ids `AccountRepository.candidates` finds for these keys, lowest first."""
@@ -369,7 +377,8 @@ class _Lookup:
                 return None
         if not self.name_keys or not keys.name_key:
             return None
-        return accept_fuzzy(keys.name_key, rank_fuzzy(keys.name_key, self.name_keys), self.name_keys)
+        names = self.fuzzy_keys
+        return accept_fuzzy(keys.name_key, rank_fuzzy(keys.name_key, names), names)
 
 
 class _Tiers:
