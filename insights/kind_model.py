@@ -24,7 +24,9 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import lru_cache, reduce
+from itertools import repeat
+from operator import add, mul, sub, truediv
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,7 @@ def rule_features(
             out.append("r:cue:" + k)
             if score >= 3:
                 out.append("r:strong:" + k)
-    out += ["r:blocked:" + k for k in set(blocked)]
+    out += ["r:blocked:" + k for k in sorted(set(blocked))]  # sorted: the same sums in every process
     flags = {
         "unsupported": unsupported,
         "marked": marked,
@@ -82,27 +84,26 @@ class Linear:
     weights: Mapping[str, tuple[float, ...]]
 
     def scores(self, features: Iterable[str], values: Mapping[str, float] | None = None) -> list[float]:
+        # Called for every message: the arithmetic runs in `map` and `sum` rather than in Python
+        # loops, in a fixed order (a class's bias + the sum of its binary features' weights, in
+        # the order given, then each valued feature's weight * value, in turn), so a message
+        # always gets the same scores to the last bit.
         get = self.weights.get
-        rows = [w for w in map(get, features) if w is not None]
-        totals = (
-            [b + s for b, s in zip(self.bias, map(sum, zip(*rows, strict=True)), strict=True)]
-            if rows
-            else list(self.bias)
-        )
-        for name, value in (values or {}).items():
-            w = get(name)
-            if w is not None:
-                totals = [t + x * value for t, x in zip(totals, w, strict=True)]
+        rows = list(filter(None, map(get, features)))  # the weights of the known features
+        totals = list(map(add, self.bias, map(sum, zip(*rows, strict=True)))) if rows else list(self.bias)
+        weighted = [(w, value) for name, value in (values or {}).items() if (w := get(name)) is not None]
+        if weighted:
+            # Per class: its total, + weight * value of each valued feature in turn (`reduce`).
+            products = zip(*[map(mul, w, repeat(value)) for w, value in weighted], strict=True)
+            totals = list(map(reduce, repeat(add), products, totals))
         return totals
 
     def probabilities(
         self, features: Iterable[str], values: Mapping[str, float] | None = None
     ) -> list[float]:
         scores = self.scores(features, values)
-        top = max(scores)
-        exps = [math.exp(s - top) for s in scores]
-        total = sum(exps)
-        return [e / total for e in exps]
+        exps = list(map(math.exp, map(sub, scores, repeat(max(scores)))))
+        return list(map(truediv, exps, repeat(sum(exps))))
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -169,7 +170,7 @@ class KindModel:
     def apply(self, probs: Sequence[float], rule_kind: str | None, words: Sequence[str] = ()) -> Decision:
         classes = self.classes
         p = max(probs)
-        best = list(probs).index(p)
+        best = probs.index(p)
         label = classes[best]
         policy = self.policy
         kind: str | None = rule_kind

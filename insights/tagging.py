@@ -19,9 +19,10 @@ from __future__ import annotations
 import html
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from itertools import accumulate, pairwise, repeat
 from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
@@ -54,6 +55,7 @@ from insights.tagging_vocab import (
 KINDS = ("win", "loss", "renewal_loss", "implementation_failure", "customer_win")
 MAX_TEXT = 8000  # longer messages are tagged on their first 8,000 characters
 _SHORT_FORM_MIN = 4
+_TYPO_MEMORY = 65_536  # words whose typo lookup a tagger remembers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,6 +101,7 @@ _HASHTAG = re.compile(r"(?<![\w&])#([A-Za-z][\w-]{1,40})")
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?|&|[?!.;:\n]")
 _CLAUSE_BREAK = frozenset({"?", "!", ".", ";", ":", "\n"})
 _CLAUSE_WORDS = frozenset({"but", "however", "although", "though", "while", "whereas"})
+_CLAUSE_STARTS = _CLAUSE_BREAK | _CLAUSE_WORDS
 _TEMPLATE = re.compile(
     r"\b(?:outcome|stage|stagename|status|result|deal stage|opportunity stage)\s*[:=]\s*"
     r"(?:[\w ]{0,30}?\s*(?:→|->)\s*)?"
@@ -119,6 +122,7 @@ _DIGIT = re.compile(r"\d")
 _CW_CL = re.compile(r"(?<![\w#])(CW|CL|C/W|C/L)(?![\w/])")
 # Starts only where a word starts, so a long run of letters is scanned once, not from every offset.
 _DOMAIN = re.compile(r"(?<![\w.-])(?:https?://)?[a-z0-9][a-z0-9.-]{0,252}\.[a-z]{2,24}\b", re.IGNORECASE)
+_DOMAIN_END = re.compile(r"\.[a-z]{2}", re.IGNORECASE)  # in every domain; quick to look for
 _AMOUNT = re.compile(
     r"(?P<cur>[$€£]|\b(?:usd|eur|gbp)\s?)?"
     r"(?P<num>\d{1,3}(?:[,.]\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
@@ -155,17 +159,25 @@ class Token(NamedTuple):
 
 
 def tokenize(text: str) -> list[Token]:
-    tokens = []
-    for m in _TOKEN.finditer(text):
-        raw = m.group(0)
-        if raw.isascii():
-            norm = raw.lower() if "'" not in raw else _drop_possessive(raw.lower())
-            if raw == "&":
-                norm = "and"
-        else:
-            norm = _drop_possessive(fold(raw).replace("’", "'"))
-        tokens.append(Token(raw, norm, m.start(), m.end()))
-    return tokens
+    # In `map`, not a Python loop: this runs for every word of every message. `tuple.__new__`
+    # builds each Token as `Token(text, norm, start, end)` would, without a Python-level call.
+    matches = list(_TOKEN.finditer(text))
+    raws = list(map(re.Match.group, matches))
+    starts, ends = map(re.Match.start, matches), map(re.Match.end, matches)
+    fields = zip(raws, map(_norm, raws), starts, ends, strict=True)
+    return list(map(tuple.__new__, repeat(Token), fields))
+
+
+@lru_cache(maxsize=65_536)
+def _norm(raw: str) -> str:
+    """A token as written -> as the tagger compares it (`Token.norm`)."""
+    if raw.isascii():
+        norm = raw.lower() if "'" not in raw else _drop_possessive(raw.lower())
+        if raw == "&":
+            norm = "and"
+    else:
+        norm = _drop_possessive(fold(raw).replace("’", "'"))
+    return norm
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,10 +207,8 @@ class Lexicon:
         """Every (start, end, values) whose words form a known phrase, longest first per start."""
         found = []
         n = len(norms)
-        sizes = self.sizes
         phrases = self.phrases
-        for i in range(n):
-            lengths = sizes.get(norms[i])
+        for i, lengths in enumerate(map(self.sizes.get, norms)):
             if lengths is None:
                 continue
             for size in lengths:
@@ -343,6 +353,7 @@ class Tagger:
         # Deletion index (as in SymSpell): a form and each form missing one letter, so a word
         # one edit away (or with two letters swapped) shares a key with it.
         self._typo_index: dict[str, list[str]] = defaultdict(list)
+        self._typo_forms: dict[str, str | None] = {}  # word -> `_typo_form(word)`
         for form, ids in self._short_forms.items():
             if len(ids) == 1 and len(form) >= 5:
                 for key in {form, *_deletions(form)}:
@@ -454,11 +465,12 @@ class Tagger:
             written = text[tokens[start].start : tokens[end - 1].end]
             found.append(_Found(start, end, ids, strength, written))
             covered.update(range(start, end))
-        for m in _DOMAIN.finditer(text):
-            domain = normalize_domain(m.group(0))
-            if domain and domain in self._domains:
-                index = next((i for i, t in enumerate(tokens) if t.start >= m.start()), len(tokens))
-                found.append(_Found(index, index + 1, tuple(self._domains[domain]), 5, m.group(0)))
+        if _DOMAIN_END.search(text):  # (a quick test first: most messages name no domain)
+            for m in _DOMAIN.finditer(text):
+                domain = normalize_domain(m.group(0))
+                if domain and domain in self._domains:
+                    index = next((i for i, t in enumerate(tokens) if t.start >= m.start()), len(tokens))
+                    found.append(_Found(index, index + 1, tuple(self._domains[domain]), 5, m.group(0)))
         return found
 
     def _typo_account(self, tokens: list[Token], skip: set[int], near: Sequence[int]) -> _Found | None:
@@ -473,13 +485,25 @@ class Tagger:
             word = tokens[i].norm
             if i in skip or len(word) < 5 or word in common or not word[0].isalpha():
                 continue
-            candidates = {form for key in (word, *_deletions(word)) for form in self._typo_index.get(key, ())}
-            if not candidates:
-                continue
-            hit = process.extractOne(word, sorted(candidates), scorer=fuzz.ratio, score_cutoff=80)
-            if hit is not None:
-                return _Found(i, i + 1, tuple(self._short_forms[hit[0]]), 1, tokens[i].text)
+            form = self._typo_form(word)
+            if form is not None:
+                return _Found(i, i + 1, tuple(self._short_forms[form]), 1, tokens[i].text)
         return None
+
+    def _typo_form(self, word: str) -> str | None:
+        """The distinctive short form `word` is a typo of, if any (remembered: words recur)."""
+        if word in self._typo_forms:
+            return self._typo_forms[word]
+        candidates = {form for key in (word, *_deletions(word)) for form in self._typo_index.get(key, ())}
+        hit = (
+            process.extractOne(word, sorted(candidates), scorer=fuzz.ratio, score_cutoff=80)
+            if candidates
+            else None
+        )
+        if len(self._typo_forms) >= _TYPO_MEMORY:
+            self._typo_forms.clear()
+        form = self._typo_forms[word] = hit[0] if hit is not None else None
+        return form
 
     def names_in(self, text: str) -> tuple[set[int], set[str]]:
         """The accounts (ids) and competitors a message names, whatever it reports."""
@@ -493,10 +517,12 @@ class Tagger:
         """A message with its cues, reasons and competitors found."""
         reading = _Reading.of(text)
         reading.read_cues(self._cues.scan(reading.stems))
-        for i, token in enumerate(reading.tokens):  # competitors written as short capitals: "GS"
-            name = self._short_competitor_aliases.get(token.text)
-            if name:
-                reading.competitors.append((i, name, token.text))
+        short = self._short_competitor_aliases  # competitors written as short capitals: "GS"
+        if not short.keys().isdisjoint(reading.texts):
+            for i, token in enumerate(reading.tokens):
+                name = short.get(token.text)
+                if name:
+                    reading.competitors.append((i, name, token.text))
         return reading
 
     def _scan_accounts(self, reading: _Reading) -> list[_Found]:
@@ -540,46 +566,29 @@ class Tagger:
     ) -> tuple[list[str], list[str]]:
         """Words (accounts, rivals, names and figures masked) and what the rules found."""
         found = self._scan_accounts(reading)
-        masked: dict[int, str] = {}
+        masked: dict[int, _WordFeatures] = {}
         for f in found:
             for j in range(f.start, f.end):
-                masked[j] = "ACCOUNT"
+                masked[j] = _ACCOUNT_MASK
         for start, _, written in reading.competitors:
             for j in range(start, start + max(1, len(written.split()))):
-                masked[j] = "RIVAL"
+                masked[j] = _RIVAL_MASK
         # Unigrams and bigrams of the words, stemmed ("w:") and as written when that differs
         # ("n:", which keeps the tense: "signed" is not "signing"); a run of one mask counts once,
-        # clause marks end a bigram run, and "?" is a feature of its own.
-        common = common_words()
-        stems = reading.stems
+        # clause marks end a bigram run, and "?" is a feature of its own. What a token gives
+        # does not depend on the message (`_word_features`, cached): only masks and bigrams do.
         out: list[str] = []
         add = out.append
-        previous = "<s>"
-        for i, token in enumerate(reading.tokens):
-            norm = token.norm
-            mask = masked.get(i)
-            if mask is None:
-                if norm in _CLAUSE_BREAK:
-                    if norm == "?":
-                        add("w:?")
-                    previous = "<s>"
-                    continue
-                if not norm.isalpha() and _DIGIT.search(norm):
-                    mask = "NUM"
-                elif token.text[0].isupper() and norm not in common and norm not in _PLAIN_CAPITALS:
-                    mask = "NAME"
-            if mask is not None:
-                if previous != mask:
-                    add("w:" + mask)
-                    add("b:" + previous + " " + mask)
-                    previous = mask
-                continue
-            stemmed = stems[i]
-            add("w:" + stemmed)
-            if norm != stemmed:
-                add("n:" + norm)
-            add("b:" + previous + " " + stemmed)
-            previous = stemmed
+        previous = _RUN_START  # "b:" and the previous word or mask: the first half of a bigram
+        for i, text in enumerate(reading.texts):
+            word = masked.get(i) or _word_features(text)
+            if word.mask == "":  # a clause mark
+                out += word.unigrams
+                previous = _RUN_START
+            elif word.mask is None or previous != word.prefix:
+                out += word.unigrams
+                add(previous + word.stem)
+                previous = word.prefix
         rules = rule_features(
             kind,
             reading.scores,
@@ -590,7 +599,7 @@ class Tagger:
             account=any(len(f.ids) == 1 for f in found),
             rival=bool(reading.competitors),
         )
-        symbols = [m.group(0) for m in _SYMBOL.finditer(reading.plain)]
+        symbols = _SYMBOL.findall(reading.plain)
         out += ["e:" + symbol for symbol in symbols]
         if symbols or _EMOJI.search(reading.plain):
             add("e:any")
@@ -658,10 +667,10 @@ class _Reading:
 
     plain: str
     tokens: list[Token]
+    texts: list[str]  # each token as written
     norms: list[str]
     stems: list[str]
     clause_of: list[int]
-    clauses: list[_Clause]
     scores: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     cue_positions: list[tuple[int, str]] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
@@ -685,10 +694,14 @@ class _Reading:
     def of(cls, text: str) -> _Reading:
         plain = slack_to_plain(text)
         tokens = tokenize(plain)
+        texts = [t.text for t in tokens]
         norms = [t.norm for t in tokens]
-        clause_of = _clauses(tokens)
-        facts = _clause_facts(norms, clause_of, [t.text for t in tokens])
-        return cls(plain, tokens, norms, [stem(n) for n in norms], clause_of, facts)
+        return cls(plain, tokens, texts, norms, list(map(stem, norms)), _clauses(norms))
+
+    @cached_property
+    def clauses(self) -> list[_Clause]:
+        """Each token's clause (worked out when a cue needs it: chatter often has none)."""
+        return _clause_facts(self.norms, self.clause_of, self.texts)
 
     @cached_property
     def amount(self) -> Amount | None:
@@ -732,12 +745,13 @@ class _Reading:
             if ("pending",) in values:
                 lo, hi = self.clauses[s].start, self.clauses[s].end
                 in_not_outcome[lo:hi] = [True] * (hi - lo)
-        for m in _PAST_YEAR.finditer(self.plain):  # "in 2020 we won ...": history, not news
+        for m in _find(_PAST_YEAR, self.plain, "19", "20"):  # "in 2020 we won ...": history, not news
             clause = self.clauses[min(_token_at(self.tokens, m.start()), len(self.tokens) - 1)]
             in_not_outcome[clause.start : clause.end] = [True] * (clause.end - clause.start)
-        for i, token in enumerate(self.tokens):
-            if token.start and self.plain[token.start - 1] == "#":
-                in_not_outcome[i] = True
+        if "#" in self.plain:
+            for i, token in enumerate(self.tokens):
+                if token.start and self.plain[token.start - 1] == "#":
+                    in_not_outcome[i] = True
         # Matches come ordered by start, longest first: a cue ending before the furthest end of
         # a counted cue lies inside it ("won" in "closed won") and does not count twice.
         counted_end = -1
@@ -771,14 +785,14 @@ class _Reading:
             return
         tags = [
             (m, HASHTAGS.get(m.group(1).lower().replace("-", "").replace("_", "")))
-            for m in _HASHTAG.finditer(self.plain)
+            for m in _find(_HASHTAG, self.plain, "#")
         ]
         tagged = [(m, kind) for m, kind in tags if kind]
         if len({kind for _, kind in tagged}) < 3:  # "use #win / #loss / #churn" explains, not reports
             for m, kind in tagged:
                 self.add_kind(kind, 4, _token_at(self.tokens, m.start()), m.group(0))
                 self.marked.add(kind)
-        for m in _TEMPLATE.finditer(self.plain):
+        for m in _find(_TEMPLATE, self.plain, ":", "="):
             value = m.group(1).lower().replace("-", " ").replace("_", " ")
             churned = value in ("churned", "cancelled", "canceled")
             kind = "win" if "won" in value or value == "booked" else "renewal_loss" if churned else "loss"
@@ -798,13 +812,15 @@ class _Reading:
                     kind = "customer_win" if kind == "win" else "renewal_loss"
             self.add_kind(kind, 5, _token_at(self.tokens, m.start()), m.group(0))
             self.marked.add(kind)
-        for m in _CW_CL.finditer(self.plain):
+        for m in _find(_CW_CL, self.plain, "CW", "CL", "C/"):
             kind = "win" if "W" in m.group(1) else "loss"
             self.add_kind(kind, 4, _token_at(self.tokens, m.start()), m.group(0))
 
     def read_implementation_failures(self) -> None:
         """ "The rollout at X failed", "implementation ... abandoned": a subject near a failure word."""
         norms, clause_of = self.norms, self.clause_of
+        if _IMPL_SUBJECT.isdisjoint(norms):
+            return
         for i, word in enumerate(norms):
             if word not in _IMPL_SUBJECT or (word == "go" and norms[i + 1 : i + 2] != ["live"]):
                 continue
@@ -870,6 +886,8 @@ class _Reading:
 
     def read_notice(self) -> None:
         """ "Gave 90-day notice", "served notice": a customer leaving."""
+        if "notice" not in self.norms:
+            return
         for i, word in enumerate(self.norms):
             if word == "notice" and set(self.norms[max(0, i - 4) : i]) & {
                 "gave",
@@ -885,6 +903,8 @@ class _Reading:
     def read_expansions(self) -> None:
         """ "Adding their Lyon and Milan sites", "rolled out to two more teams": a customer win."""
         norms, clause_of = self.norms, self.clause_of
+        if EXPANSION_VERBS.isdisjoint(norms):
+            return
         for i, word in enumerate(norms):
             if word not in EXPANSION_VERBS:
                 continue
@@ -913,18 +933,22 @@ class _Reading:
 # Helpers of `tag`
 
 
+def _find(pattern: re.Pattern[str], text: str, *needles: str) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text)`, not run on a text that holds none of the `needles` (strings that
+    every match of `pattern` contains): most messages have no hashtag, template or year."""
+    for needle in needles:
+        if needle in text:
+            return pattern.finditer(text)
+    return iter(())
+
+
 def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
-def _clauses(tokens: list[Token]) -> list[int]:
-    clause = 0
-    out = []
-    for token in tokens:
-        if token.norm in _CLAUSE_BREAK or token.norm in _CLAUSE_WORDS:
-            clause += 1
-        out.append(clause)
-    return out
+def _clauses(norms: Sequence[str]) -> list[int]:
+    """Each token's clause number: a clause mark or "but", "however" ... starts the next clause."""
+    return list(accumulate(map(_CLAUSE_STARTS.__contains__, norms), initial=0))[1:]
 
 
 def _token_at(tokens: list[Token], offset: int) -> int:
@@ -939,8 +963,7 @@ def _negated(norms: Sequence[str], clause_of: Sequence[int], start: int, window:
     return any(clause_of[j] == clause and norms[j] in NEGATIONS for j in range(max(0, start - window), start))
 
 
-@dataclass(frozen=True)
-class _Clause:
+class _Clause(NamedTuple):
     start: int  # first word
     end: int  # one past the last word
     first_if: int  # index of the first "if", or end
@@ -952,39 +975,37 @@ class _Clause:
 def _clause_facts(
     norms: Sequence[str], clause_of: Sequence[int], tokens_text: Sequence[str]
 ) -> list[_Clause]:
-    """What `_blocked` needs to know about each clause, computed once per message."""
+    """What `_blocked` needs to know about each clause, computed once per message (a list with
+    each token's clause)."""
     facts: list[_Clause] = []
-    i, n = 0, len(norms)
-    while i < n:
-        clause = clause_of[i]
-        j = i
-        while j < n and clause_of[j] == clause:
-            j += 1
-        words = [k for k in range(i, j) if norms[k] not in _CLAUSE_BREAK]
-        opening = [k for k in words if norms[k] not in _FILLERS][:2]
+    n = len(norms)
+    # A clause runs from its first token to the next clause's.
+    bounds = [0, *(k for k in range(1, n) if clause_of[k] != clause_of[k - 1]), n] if n else []
+    for i, j in pairwise(bounds):
+        clause = norms[i:j]  # (the word lists below hold no clause marks)
+        opening: list[int] = []  # the first two words that are not fillers
+        for k in range(i, j):
+            if norms[k] not in _NOT_OPENING:
+                opening.append(k)
+                if len(opening) == 2:
+                    break
         first = norms[opening[0]] if opening else ""
         if first in ("has", "have") and len(opening) > 1:
             nxt = opening[1]
             # "Has Contoso agreed ...?" asks; "has signed" reports.
             first = "is" if tokens_text[nxt][:1].isupper() or norms[nxt] in ("they", "we", "you") else ""
-        first_if = next((k for k in words if norms[k] == "if"), j)
-        ends_question = (j < n and norms[j] == "?") or (j - 1 >= i and norms[j - 1] == "?")
-        in_clause = {norms[k] for k in words}
-        facts.extend(
-            [
-                _Clause(
-                    start=i,
-                    end=j,
-                    first_if=first_if,
-                    opens_question=first in QUESTION_STARTS and first not in ("will", "have", "has"),
-                    ends_question=ends_question,
-                    planned=bool(in_clause & PLAN_NOUNS and in_clause & FUTURE_MARKERS)
-                    and not in_clause & _REPORTED,
-                )
-            ]
-            * (j - i)
-        )
-        i = j
+        facts += [
+            _Clause(
+                start=i,
+                end=j,
+                first_if=i + clause.index("if") if "if" in clause else j,
+                opens_question=first in QUESTION_STARTS and first not in ("will", "have", "has"),
+                ends_question=(j < n and norms[j] == "?") or norms[j - 1] == "?",
+                planned=not PLAN_NOUNS.isdisjoint(clause)
+                and not FUTURE_MARKERS.isdisjoint(clause)
+                and _REPORTED.isdisjoint(clause),
+            )
+        ] * (j - i)
     return facts
 
 
@@ -1019,6 +1040,7 @@ _ADVERBS = frozenset("just apparently also reportedly recently finally".split())
 _CHOSE = frozenset({"picked", "chose", "selected", "preferred", "favoured", "favored", "opted"})
 _FILLERS = frozenset({"so", "and", "ok", "okay", "hey", "um", "also", "btw", "quick", "q", "question"})
 _REPORTED = frozenset({"signed", "won", "lost", "churned", "cancelled", "canceled"})
+_NOT_OPENING = _CLAUSE_BREAK | _FILLERS  # what a clause's first word can't be
 
 
 _IMPL_SUBJECT = frozenset(
@@ -1185,6 +1207,39 @@ KIND_WORDS = frozenset(w for phrase in KIND_CUES for w in phrase.split()) | froz
 _PLAIN_CAPITALS = KIND_WORDS | COMMON_ACRONYMS  # "CW", "ARR": words, not names, to the kind model
 
 
+class _WordFeatures(NamedTuple):
+    """What one token gives the kind model, wherever it stands (see `Tagger._model_features`)."""
+
+    mask: str | None  # None: a word; "": a clause mark; else the mask ("NUM", "ACCOUNT" ...)
+    unigrams: tuple[str, ...]  # "w:" (and "n:") features, "w:" + the mask, or "w:?"
+    stem: str  # the word's stem (or the mask): the second half of a bigram that ends here
+    prefix: str  # "b:" + stem + " ": the first half of a bigram that starts here
+
+
+def _mask(name: str) -> _WordFeatures:
+    return _WordFeatures(name, ("w:" + name,), name, "b:" + name + " ")
+
+
+_ACCOUNT_MASK, _RIVAL_MASK, _NAME_MASK, _NUM_MASK = map(_mask, ("ACCOUNT", "RIVAL", "NAME", "NUM"))
+_RUN_START = "b:<s> "
+
+
+@lru_cache(maxsize=65_536)
+def _word_features(text: str) -> _WordFeatures:
+    """The kind model's reading of one token as written (`Token.text`) when it is not masked
+    as an account or a rival."""
+    norm = _norm(text)
+    if norm in _CLAUSE_BREAK:
+        return _WordFeatures("", ("w:?",) if norm == "?" else (), "", _RUN_START)
+    if not norm.isalpha() and _DIGIT.search(norm):
+        return _NUM_MASK
+    if text[0].isupper() and norm not in common_words() and norm not in _PLAIN_CAPITALS:
+        return _NAME_MASK
+    stemmed = stem(norm)
+    unigrams = ("w:" + stemmed, "n:" + norm) if norm != stemmed else ("w:" + stemmed,)
+    return _WordFeatures(None, unigrams, stemmed, "b:" + stemmed + " ")
+
+
 _MULT = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mm": 1e6, "mil": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9}
 _CURRENCY = {"$": "USD", "€": "EUR", "£": "GBP", "usd": "USD", "eur": "EUR", "gbp": "GBP",
              "dollars": "USD", "euros": "EUR", "pounds": "GBP"}  # fmt: skip
@@ -1193,18 +1248,36 @@ _UNIT = {"arr": "ARR", "acv": "ACV", "tcv": "TCV", "total contract value": "TCV"
 
 
 def _amount(text: str) -> Amount | None:
-    for m in _AMOUNT.finditer(text):
+    digit = _DIGIT.search(text)
+    if digit is None:
+        return None
+    # A figure starts at most four characters before its first digit ("usd 5"): the scan starts
+    # there (lookbehinds and \b still see the text before it), which finds the same matches.
+    for m in _AMOUNT.finditer(text, max(0, digit.start() - 4)):
         cur = (m.group("cur") or m.group("cur2") or "").strip().lower()
         mult = (m.group("mult") or "").lower()
         unit = (m.group("unit") or "").lower()
         if not cur and not (unit and unit != "mrr") and not (mult and unit):
             continue
-        number = float(m.group("num").replace(",", "")) if "," in m.group("num") else float(m.group("num"))
-        if "." in m.group("num") and re.fullmatch(r"\d{1,3}(\.\d{3})+", m.group("num")):
-            number = float(m.group("num").replace(".", ""))
-        number *= _MULT.get(mult, 1)
-        return Amount(number, _CURRENCY.get(cur, "USD"), _UNIT.get(unit))
+        number = _figure(m.group("num"))
+        if number is None:
+            continue
+        return Amount(number * _MULT.get(mult, 1), _CURRENCY.get(cur, "USD"), _UNIT.get(unit))
     return None
+
+
+_DOT_THOUSANDS = re.compile(r"\d{1,3}(?:\.\d{3})+")
+
+
+def _figure(num: str) -> float | None:
+    """The value of a written figure: "1,200,000", "1.234.567" (dots grouping thousands, as in
+    much of Europe), "12.5"; None for what no one writes as one number ("1.234.567.89")."""
+    if "." in num and _DOT_THOUSANDS.fullmatch(num):
+        return float(num.replace(".", ""))
+    try:
+        return float(num.replace(",", ""))
+    except ValueError:
+        return None
 
 
 def _confidence(kind: str | None, scores: Mapping[str, float], has_account: bool) -> float:

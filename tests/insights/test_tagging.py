@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from insights.config import Competitor, Taxonomy
 from insights.matching import AccountRef
-from insights.tagging import Amount, Tagger, slack_to_plain
+from insights.tagging import Amount, Tagger, Token, _find, _word_features, slack_to_plain, tokenize
 from tests.conftest import ROOT
 
 TAXONOMY = Taxonomy(
@@ -123,6 +123,10 @@ def test_typos_short_forms_and_case(tagger: Tagger) -> None:
         ("Lost Relecloud, £40k ARR", Amount(40_000, "GBP", "ARR")),
         ("Won Acme Corp for $120,000", Amount(120_000, "USD", None)),
         ("Won Acme Corp with 500 seats", None),
+        # Dots grouping thousands, as much of Europe writes them (this used to raise ValueError).
+        ("Renewal lost at Contoso, €1.234.567 ARR", Amount(1_234_567, "EUR", "ARR")),
+        ("Won Fabrikam, EUR 1.234 ARR", Amount(1_234, "EUR", "ARR")),
+        ("Lost Relecloud, €1.234.567.89 ARR", None),  # no figure anyone writes: no amount, no error
     ],
 )
 def test_amounts(tagger: Tagger, text: str, amount: Amount | None) -> None:
@@ -194,3 +198,32 @@ def test_business_abbreviations_are_never_taken_for_an_unknown_account(tagger: T
     assert result.kind == "win" and result.account != "ARR"
     assert result.amount == Amount(88_000, "EUR", "ARR")
     assert tagger.tag("Lost Zyntrax Labs, their CFO killed it").account == "Zyntrax Labs"
+
+
+def test_tokens_are_tokens_with_their_folded_form() -> None:
+    tokens = tokenize("Zürich's CFO & we’ll?")
+    assert all(type(t) is Token for t in tokens)
+    assert tokens[0] == Token("Zürich's", "zurich", 0, 8)
+    assert [t.norm for t in tokens] == ["zurich", "cfo", "and", "well", "?"]
+
+
+def test_what_a_word_gives_the_kind_model_depends_on_the_word_alone() -> None:
+    assert _word_features("signed").unigrams == ("w:sign", "n:signed")
+    assert _word_features("signed").prefix == "b:sign "
+    assert _word_features("Zyntrax").mask == "NAME" and _word_features("85k").mask == "NUM"
+    assert _word_features("CW").mask is None  # a word, not a name
+    assert _word_features("?") == ("", ("w:?",), "", "b:<s> ") and _word_features(".").unigrams == ()
+
+
+def test_a_pattern_is_not_run_on_a_text_without_its_needles() -> None:
+    import re
+
+    pattern = re.compile(r"#(\w+)")
+    assert [m.group(1) for m in _find(pattern, "a #win and #loss", "#")] == ["win", "loss"]
+    assert list(_find(pattern, "no hashtag here", "#")) == []
+
+
+def test_a_typo_lookup_is_remembered(tagger: Tagger) -> None:
+    assert tagger._typo_form("contsoo") == "contoso"
+    assert tagger._typo_forms["contsoo"] == "contoso"
+    assert tagger._typo_form("contsoo") == "contoso" and tagger._typo_form("zzzzzz") is None
