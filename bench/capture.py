@@ -66,6 +66,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine, func, select
 
+from bench.accounts_copy import cached_export, load_accounts
 from bench.foundation import TEAM, percentile
 from bench.slack_fit import (
     BARE_APP,
@@ -75,7 +76,6 @@ from bench.slack_fit import (
     BenchError,
     Server,
     base_env,
-    cached_export,
     first_line,
     last_line,
     machine,
@@ -691,11 +691,13 @@ def bench_database(
     if not url.startswith("sqlite"):
         run_cli(["db", "upgrade"], env, rig.workdir)
     print(f"[{label}] importing {len(rig.rows):,} accounts ...", flush=True)
-    imported = run_cli(["accounts", "import", str(rig.export)], env, rig.workdir)
+    imported, how = load_accounts(
+        url, rig.export, TEAM, lambda: run_cli(["accounts", "import", str(rig.export)], env, rig.workdir)
+    )
     engine = make_engine(url)
     rig.stack.callback(engine.dispose)
     db = Database(label, url, engine, env)
-    print(f"[{label}] imported in {imported:.1f} s; starting icp-bot run --http ...", flush=True)
+    print(f"[{label}] {how} in {imported:.1f} s; starting icp-bot run --http ...", flush=True)
     first = start_bot(rig, db, f"bot-{label}-1")
     with ThreadPoolExecutor(1) as pool:  # `icp-bot tag` runs while the bot builds its tagger
         tagging = pool.submit(expected_outcomes, rig, env, label) if expected is None else None

@@ -6,10 +6,12 @@
 
 Data: the accounts of bench/foundation.py's generator, imported with the real account import (so
 countries and numbers are normalised as in production), and notes spread over two years up to
-Sunday 2026-11-22, inserted with Core: captured messages (most with the tier stored at capture),
+Sunday 2026-11-22, written through the deal import's bulk insert: captured messages (most with the tier stored at capture),
 CRM-imported outcomes (half without a stored tier, so the digest scores their accounts), CRM
 duplicates of captured deals a few days apart, renewals kept, a few retracted notes and notes
-without an account. A fresh database each run (a scratch schema on PostgreSQL, dropped after).
+without an account. A fresh database each run (a scratch schema on PostgreSQL, dropped after);
+the accounts are copied from an earlier part's import when one was kept (bench/accounts_copy.py),
+and the databases are filled side by side (set-up), then measured one after the other.
 
 Measured, each in a fresh Python subprocess, N times (median time, largest peak memory):
 - floor: the plain pandas lower bound the issue names: one SQL join of every active note with
@@ -39,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,25 +84,32 @@ def _rss_mb() -> float:
 def make_database(url: str, accounts: int, notes: int, seed: int = 5) -> dict[str, Any]:  # noqa: PLR0915
     import pandas as pd
 
-    from bench.foundation import make_export
+    from bench.accounts_copy import cached_export, load_accounts
     from bot.settings import bundled_resource
     from insights.config import load_config
     from insights.digest_service import account_tiers
     from insights.service import import_accounts, iter_accounts
-    from storage.engine import make_engine, make_session_factory
+    from storage.engine import bulk_write_cache, make_engine, make_session_factory
     from storage.repositories import NoteRepository
     from storage.schema import upgrade
 
+    export, _ = cached_export(accounts)
+
+    def import_them() -> None:
+        importing = make_engine(url)
+        upgrade(importing)
+        import_accounts(make_session_factory(importing), TEAM, export.read_bytes(), export.name)
+        importing.dispose()
+
+    if not url.startswith("sqlite"):  # a copy goes into the migrated scratch schema
+        migrating = make_engine(url)
+        upgrade(migrating)
+        migrating.dispose()
+    account_seconds, how = load_accounts(url, export, TEAM, import_them)
     engine = make_engine(url)
     upgrade(engine)
     factory = make_session_factory(engine)
     icp = load_config(bundled_resource("icp.example.yml")).icp
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:
-        export = Path(scratch) / "accounts.csv"
-        make_export(export, accounts)
-        import_accounts(factory, TEAM, export.read_bytes(), export.name)
-    account_seconds = time.perf_counter() - started
 
     frame = pd.DataFrame(list(iter_accounts(factory, TEAM)))
     tiers = account_tiers(frame, icp)
@@ -122,96 +132,101 @@ def make_database(url: str, accounts: int, notes: int, seed: int = 5) -> dict[st
         nonlocal batch
         if batch:
             columns = [c for c in batch[0] if c != "team_id"]
-            with factory.begin() as session:
-                NoteRepository(session, TEAM).insert_rows(columns, [[r[c] for c in columns] for r in batch])
+            repo.insert_rows(columns, [[r[c] for c in columns] for r in batch])
             batch = []
 
-    while written < notes:
-        i = rng.randrange(len(ids))
-        account_id, name, tier = ids[i], names[i], str(tiers[i])
-        has_account = rng.random() < 0.93
-        posted = END - timedelta(seconds=rng.random() * span)
-        roll = rng.random()
-        if roll < 0.62:
-            closed_win = rng.random() < WIN_CHANCE.get(tier, 0.3)
-            kind: str | None = "win" if closed_win else "loss"
-        elif roll < 0.72:
-            kind = "renewal_loss"
-        elif roll < 0.77:
-            kind = "implementation_failure"
-        elif roll < 0.90:
-            kind = "customer_win"
-        else:
-            kind = None  # a renewal kept, from the CRM
-        source = (
-            "import"
-            if kind is None or rng.random() < 0.25
-            else ("form" if rng.random() < 0.03 else "message")
-        )
-        stored_tier: str | None = tier
-        if rng.random() < 0.08:  # the tier when captured differed from today's
-            stored_tier = rng.choice(tier_names)
-        if source == "import" and rng.random() < 0.5:
-            stored_tier = None
-        if not has_account:
-            stored_tier = None
-        lost = kind in ("loss", "renewal_loss")
-        picked = tuple(rng.sample(REASONS, rng.choice((0, 1, 1, 2)))) if lost else ()
-        reasons = shared.setdefault(("reasons", picked), list(picked))
-        competitor = (
-            rng.choice(COMPETITORS) if kind in ("loss", "renewal_loss") and rng.random() < 0.4 else None
-        )
-        value = float(rng.randrange(5, 500) * 1000) if rng.random() < 0.6 else None
-        amount = (
-            None
-            if value is None
-            else shared.setdefault(("amount", value), {"value": value, "currency": "USD", "unit": "ARR"})
-        )
-        ts = f"{posted.timestamp():.6f}"
-        row = {
-            "team_id": TEAM,
-            "channel": "CRM" if source == "import" else "C0DEALS",
-            "ts": f"{ts}{written % 10}",
-            "thread_ts": None,
-            "user_id": "U0REP",
-            "permalink": None if source == "import" else f"https://example.slack.com/archives/C0DEALS/p{ts}",
-            "text": f"{(kind or 'renewal').replace('_', ' ').capitalize()}: {name}, thanks all",
-            "kind": kind,
-            "account": name if has_account else f"Prospect {i}",
-            "account_id": account_id if has_account else None,
-            "tier": stored_tier,
-            "competitor": competitor,
-            "reasons": reasons,
-            "amount": amount,
-            "confidence": 0.9,
-            "status": "retracted" if rng.random() < 0.03 else "active",
-            "source": source,
-            "crm_id": f"006{written:012d}" if source == "import" else None,
-            "details": kept if kind is None else no_details,
-            "posted_at": posted,
-            "created_at": now,
-            "updated_at": now,
-        }
-        batch.append(row)
-        written += 1
-        if source == "message" and kind in ("win", "loss") and has_account and rng.random() < 0.1:
-            # The same deal closed in the CRM a few days later: imported, it must count once.
-            close = posted + timedelta(days=rng.uniform(-3, 4))
-            batch.append({**row, "channel": "CRM", "ts": f"{close.timestamp():.6f}{written % 10}",
-                          "permalink": None, "source": "import", "crm_id": f"006{written:012d}",
-                          "posted_at": min(close, END - timedelta(seconds=1)), "amount": amount,
-                          "tier": None})  # fmt: skip
+    # One transaction with a large page cache for every note, as the deal import writes them.
+    with factory.begin() as session, bulk_write_cache(session.connection()):
+        repo = NoteRepository(session, TEAM)
+        while written < notes:
+            i = rng.randrange(len(ids))
+            account_id, name, tier = ids[i], names[i], str(tiers[i])
+            has_account = rng.random() < 0.93
+            posted = END - timedelta(seconds=rng.random() * span)
+            roll = rng.random()
+            if roll < 0.62:
+                closed_win = rng.random() < WIN_CHANCE.get(tier, 0.3)
+                kind: str | None = "win" if closed_win else "loss"
+            elif roll < 0.72:
+                kind = "renewal_loss"
+            elif roll < 0.77:
+                kind = "implementation_failure"
+            elif roll < 0.90:
+                kind = "customer_win"
+            else:
+                kind = None  # a renewal kept, from the CRM
+            source = (
+                "import"
+                if kind is None or rng.random() < 0.25
+                else ("form" if rng.random() < 0.03 else "message")
+            )
+            stored_tier: str | None = tier
+            if rng.random() < 0.08:  # the tier when captured differed from today's
+                stored_tier = rng.choice(tier_names)
+            if source == "import" and rng.random() < 0.5:
+                stored_tier = None
+            if not has_account:
+                stored_tier = None
+            lost = kind in ("loss", "renewal_loss")
+            picked = tuple(rng.sample(REASONS, rng.choice((0, 1, 1, 2)))) if lost else ()
+            reasons = shared.setdefault(("reasons", picked), list(picked))
+            competitor = (
+                rng.choice(COMPETITORS) if kind in ("loss", "renewal_loss") and rng.random() < 0.4 else None
+            )
+            value = float(rng.randrange(5, 500) * 1000) if rng.random() < 0.6 else None
+            amount = (
+                None
+                if value is None
+                else shared.setdefault(("amount", value), {"value": value, "currency": "USD", "unit": "ARR"})
+            )
+            ts = f"{posted.timestamp():.6f}"
+            row = {
+                "team_id": TEAM,
+                "channel": "CRM" if source == "import" else "C0DEALS",
+                "ts": f"{ts}{written % 10}",
+                "thread_ts": None,
+                "user_id": "U0REP",
+                "permalink": None
+                if source == "import"
+                else f"https://example.slack.com/archives/C0DEALS/p{ts}",
+                "text": f"{(kind or 'renewal').replace('_', ' ').capitalize()}: {name}, thanks all",
+                "kind": kind,
+                "account": name if has_account else f"Prospect {i}",
+                "account_id": account_id if has_account else None,
+                "tier": stored_tier,
+                "competitor": competitor,
+                "reasons": reasons,
+                "amount": amount,
+                "confidence": 0.9,
+                "status": "retracted" if rng.random() < 0.03 else "active",
+                "source": source,
+                "crm_id": f"006{written:012d}" if source == "import" else None,
+                "details": kept if kind is None else no_details,
+                "posted_at": posted,
+                "created_at": now,
+                "updated_at": now,
+            }
+            batch.append(row)
             written += 1
-        if len(batch) >= 20_000:
-            flush()
-    flush()
+            if source == "message" and kind in ("win", "loss") and has_account and rng.random() < 0.1:
+                # The same deal closed in the CRM a few days later: imported, it must count once.
+                close = posted + timedelta(days=rng.uniform(-3, 4))
+                batch.append({**row, "channel": "CRM", "ts": f"{close.timestamp():.6f}{written % 10}",
+                              "permalink": None, "source": "import", "crm_id": f"006{written:012d}",
+                              "posted_at": min(close, END - timedelta(seconds=1)), "amount": amount,
+                              "tier": None})  # fmt: skip
+                written += 1
+            if len(batch) >= 20_000:
+                flush()
+        flush()
     note_seconds = time.perf_counter() - started
     with engine.connect() as connection:  # insert_rows skips a row whose channel + ts is taken
         stored = connection.exec_driver_sql(f"SELECT count(*) FROM notes WHERE team_id = '{TEAM}'").scalar()
     if stored != written:
         raise SystemExit(f"generated {written:,} notes but {stored:,} were stored (a repeated channel + ts?)")
     engine.dispose()
-    return {"accounts": accounts, "notes": written, "account_import_seconds": round(account_seconds, 1),
+    return {"accounts": accounts, "accounts_loaded": how, "notes": written,
+            "account_import_seconds": round(account_seconds, 1),
             "note_insert_seconds": round(note_seconds, 1)}  # fmt: skip
 
 
@@ -284,10 +299,8 @@ def measure(which: str, url: str, repeat: int) -> dict[str, Any]:
     return result
 
 
-def bench(label: str, url: str, accounts: int, notes: int, repeat: int) -> dict[str, Any]:
-    print(f"[{label}] generating {accounts:,} accounts and {notes:,} notes ...", flush=True)
-    data = make_database(url, accounts, notes)
-    print(f"[{label}] {data}", flush=True)
+def bench(label: str, url: str, data: dict[str, Any], repeat: int) -> dict[str, Any]:
+    """Measure the floor and the digest over a database `make_database` filled."""
     floor = measure("floor", url, repeat)
     digest = measure("digest", url, repeat)
     ratio = digest["seconds"] / floor["seconds"]
@@ -306,7 +319,7 @@ def bench(label: str, url: str, accounts: int, notes: int, repeat: int) -> dict[
     }
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -328,24 +341,32 @@ def main() -> None:
     from storage.engine import make_engine, normalize_database_url
 
     scratch = Path(tempfile.mkdtemp(prefix="icp-bench-digest-"))
+    databases = {"sqlite": f"sqlite:///{scratch / 'digest.db'}"}
+    schema = f"icpbot_bench_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(args.postgres) if args.postgres else None
     try:
-        results = [
-            bench("sqlite", f"sqlite:///{scratch / 'digest.db'}", args.accounts, args.notes, args.repeat)
-        ]
+        if admin is not None:
+            with admin.begin() as connection:
+                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+            scoped = normalize_database_url(args.postgres).update_query_dict(
+                {"options": f"-csearch_path={schema}"}
+            )
+            databases["postgresql"] = scoped.render_as_string(hide_password=False)
+        # The databases are filled side by side (one process each: generating a million notes is
+        # set-up, not a measurement), then measured one after the other on a quiet machine.
+        print(f"generating {args.accounts:,} accounts and {args.notes:,} notes in {', '.join(databases)} ...",
+              flush=True)  # fmt: skip
+        with ProcessPoolExecutor(len(databases)) as pool:
+            filling = {label: pool.submit(make_database, url, args.accounts, args.notes)
+                       for label, url in databases.items()}  # fmt: skip
+            data = {label: future.result() for label, future in filling.items()}
+        results = []
+        for label, url in databases.items():
+            print(f"[{label}] {data[label]}", flush=True)
+            results.append(bench(label, url, data[label], args.repeat))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)  # half a gigabyte
-    if args.postgres:
-        schema = f"icpbot_bench_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(args.postgres)
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = normalize_database_url(args.postgres).update_query_dict({"options": f"-csearch_path={schema}"})
-        try:
-            results.append(
-                bench("postgresql", url.render_as_string(hide_password=False), args.accounts, args.notes,
-                      args.repeat)
-            )  # fmt: skip
-        finally:
+        if admin is not None:
             with admin.begin() as connection:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             admin.dispose()

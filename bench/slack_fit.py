@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import inspect
 import json
 import os
@@ -56,7 +55,8 @@ from importlib.metadata import version
 
 from sqlalchemy import text
 
-from bench.foundation import TEAM, make_export, percentile, queries
+from bench.accounts_copy import cached_export, load_accounts
+from bench.foundation import TEAM, percentile, queries
 from bot.payloads import SlackSender, Workspace
 from bot.server import serve_http
 from bot.settings import bundled_resource
@@ -322,21 +322,6 @@ def print_table(title: str, figures: dict[str, Any]) -> None:
 # Set-up
 
 
-def cached_export(count: int) -> tuple[Path, list[dict[str, str]]]:
-    """bench/foundation.py's export of `count` accounts, written once to bench-results/cache/."""
-    path = RESULTS / "cache" / f"salesforce_accounts_{count}_seed7.csv"
-    if path.exists():
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        if len(rows) == count:
-            return path, rows
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    rows = make_export(partial, count)
-    partial.replace(path)
-    return path, rows
-
-
 def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> float:
     started = time.perf_counter()
     done = subprocess.run(
@@ -402,8 +387,10 @@ def bench_database(label: str, url: str, rig: Rig) -> dict[str, Any]:
     if not url.startswith("sqlite"):
         run_cli(["db", "upgrade"], env, rig.workdir)
     print(f"[{label}] importing {len(rig.rows):,} accounts ...", flush=True)
-    imported = run_cli(["accounts", "import", str(rig.export)], env, rig.workdir)
-    print(f"[{label}] imported in {imported:.1f} s; starting icp-bot run --http ...", flush=True)
+    imported, how = load_accounts(
+        url, rig.export, TEAM, lambda: run_cli(["accounts", "import", str(rig.export)], env, rig.workdir)
+    )
+    print(f"[{label}] {how} in {imported:.1f} s; starting icp-bot run --http ...", flush=True)
     bot = Server.start(
         "bot",
         [PYTHON, "-m", "bot", "run", "--http", "--host", "127.0.0.1"],
