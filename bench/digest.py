@@ -6,12 +6,13 @@
 
 Data: the accounts of bench/foundation.py's generator, imported with the real account import (so
 countries and numbers are normalised as in production), and notes spread over two years up to
-Sunday 2026-11-22, written through the deal import's bulk insert: captured messages (most with the tier stored at capture),
-CRM-imported outcomes (half without a stored tier, so the digest scores their accounts), CRM
-duplicates of captured deals a few days apart, renewals kept, a few retracted notes and notes
-without an account. A fresh database each run (a scratch schema on PostgreSQL, dropped after);
-the accounts are copied from an earlier part's import when one was kept (bench/accounts_copy.py),
-and the databases are filled side by side (set-up), then measured one after the other.
+Sunday 2026-11-22, written through the deal import's bulk insert: captured messages (most with
+the tier stored at capture), CRM-imported outcomes (half without a stored tier, so the digest
+scores their accounts), CRM duplicates of captured deals a few days apart, renewals kept, a few
+retracted notes and notes without an account. A fresh database each run (a scratch schema on
+PostgreSQL, dropped after); the accounts are copied from an earlier part's import when one was
+kept (bench/accounts_copy.py), and the databases are filled side by side (set-up), then measured
+one after the other.
 
 Measured, each in a fresh Python subprocess, N times (median time, largest peak memory):
 - floor: the plain pandas lower bound the issue names: one SQL join of every active note with
