@@ -58,7 +58,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +80,7 @@ from bench.slack_fit import (
     machine,
     postgres_schema,
     run_cli,
+    run_stopping_cleanly,
 )
 from bot.payloads import Workspace, sign
 from bot.server import serve_http
@@ -878,20 +878,9 @@ def main() -> int:
     if args.accounts < 10 or args.events < WARMUP or args.senders < 1:
         parser.error(f"--accounts must be at least 10, --events at least {WARMUP}, --senders at least 1")
 
-    def terminate(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        with contextlib.ExitStack() as stack:
-            report = run(args, stack)
-    except KeyboardInterrupt:
-        print("capture: interrupted; the apps and the stand-in were stopped", file=sys.stderr)
-        return 130
-    except BenchError as error:
-        print(f"capture: {error}", file=sys.stderr)
-        return 1
-
+    report, code = run_stopping_cleanly("capture", run, args)
+    if report is None:
+        return code
     m = report["machine"]
     print(
         f"\nMachine: {m['machine']}, {m['cpus']} cores, Python {m['python']}, load average at start "

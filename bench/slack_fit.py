@@ -41,7 +41,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -441,6 +441,33 @@ def machine() -> dict[str, Any]:
     }
 
 
+def run_stopping_cleanly(
+    name: str,
+    body: Callable[[argparse.Namespace, contextlib.ExitStack], dict[str, Any]],
+    args: argparse.Namespace,
+) -> tuple[dict[str, Any] | None, int]:
+    """Run a benchmark whose apps and stand-in `body` registers on an ExitStack, so that they
+    stop however it ends (SIGTERM included); (its report, 0), or (None, exit code) after one line
+    on stderr."""
+
+    def terminate(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        with contextlib.ExitStack() as stack:
+            return body(args, stack), 0
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; the apps and the stand-in were stopped", file=sys.stderr)
+        return None, 130
+    except BenchError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return None, 1
+    except Exception as error:  # anything unforeseen still ends in one line (and a clean stop)
+        print(f"{name}: unexpected {first_line(error)}", file=sys.stderr)
+        return None, 1
+
+
 def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, Any]:
     started = time.monotonic()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
@@ -506,23 +533,9 @@ def main() -> int:
     if args.accounts < 10 or args.requests < 1 or args.clients < 1 or args.concurrent < 0:
         parser.error("--accounts must be at least 10, --requests and --clients at least 1")
 
-    def terminate(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        with contextlib.ExitStack() as stack:
-            report = run(args, stack)
-    except KeyboardInterrupt:
-        print("slack_fit: interrupted; the apps and the stand-in were stopped", file=sys.stderr)
-        return 130
-    except BenchError as error:
-        print(f"slack_fit: {error}", file=sys.stderr)
-        return 1
-    except Exception as error:  # anything unforeseen still ends in one line (and a clean stop)
-        print(f"slack_fit: unexpected {first_line(error)}", file=sys.stderr)
-        return 1
-
+    report, code = run_stopping_cleanly("slack_fit", run, args)
+    if report is None:
+        return code
     m = report["machine"]
     load = m["load_average_at_start"]
     print(f"\nMachine: {m['machine']}, {m['cpus']} cores, Python {m['python']}, load average at start {load}")
