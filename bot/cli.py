@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -10,7 +11,8 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -360,17 +362,30 @@ def cmd_tag(args: argparse.Namespace) -> int:
             print(f"  {line}")
         return EXIT_OK
     tagger = build_tagger(ctx.session_factory, ctx.team_id, ctx.config.taxonomy)
-    if args.eval:
-        return _tag_eval(tagger, args.eval, as_json=args.json)
-    source = args.file or "<stdin>"
-    as_json = args.json or not sys.stdout.isatty()
-    for line_no, line in _read_lines(args.file):
-        result = tagger.tag(_message_text(line_no, line, source))
-        if as_json:
-            print(json.dumps(tag_json(result), ensure_ascii=False))
-        else:
-            sys.stdout.write(tag_text(result))
+    with _long_lived_frozen():
+        if args.eval:
+            return _tag_eval(tagger, args.eval, as_json=args.json)
+        source = args.file or "<stdin>"
+        as_json = args.json or not sys.stdout.isatty()
+        for line_no, line in _read_lines(args.file):
+            result = tagger.tag(_message_text(line_no, line, source))
+            if as_json:
+                print(json.dumps(tag_json(result), ensure_ascii=False))
+            else:
+                sys.stdout.write(tag_text(result))
     return EXIT_OK
+
+
+@contextmanager
+def _long_lived_frozen() -> Iterator[None]:
+    """Keep the garbage collector off what exists now (the tagger's index: a few hundred thousand
+    objects for 100,000 accounts) while a batch is tagged, instead of walking it again and again;
+    it costs `icp-bot tag` a tenth of its time otherwise. Undone after, for in-process callers."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _tag_eval(tagger: Tagger, source: str, *, as_json: bool) -> int:

@@ -24,7 +24,7 @@ from insights.errors import AccountNotFoundError
 from insights.outcomes_service import OutcomesImportSummary
 from insights.service import FitAnswer, FitOverview
 from insights.tag_eval import EvalReport
-from insights.tagging import TagResult, slack_to_plain
+from insights.tagging import Amount, TagResult, slack_to_plain
 
 _TERMINAL_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _MARKS = {True: "✓", False: "✗", None: "?"}
@@ -191,9 +191,17 @@ def tag_json(result: TagResult) -> dict[str, Any]:
         "competitor": result.competitor,
         "reasons": list(result.reasons),
         "confidence": result.confidence,
-        "amount": asdict(result.amount) if result.amount else None,
-        "evidence": [asdict(e) for e in result.evidence],
+        # Built field by field: `asdict` deep-copies through each dataclass, a tenth of what
+        # `icp-bot tag` spends per message.
+        "amount": _amount_json(result.amount),
+        "evidence": [{"field": e.field, "value": e.value, "words": e.words} for e in result.evidence],
     }
+
+
+def _amount_json(amount: Amount | None) -> dict[str, Any] | None:
+    if amount is None:
+        return None
+    return {"value": amount.value, "currency": amount.currency, "unit": amount.unit}
 
 
 def note_json(note: NoteView) -> dict[str, Any]:

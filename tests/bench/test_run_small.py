@@ -39,6 +39,8 @@ def test_the_small_benchmark_reports_each_figure_beside_its_floor(tmp_path: Path
         ("P3 digest", "time"),
         ("P3 digest", "peak memory"),
         ("P5 tagging", "messages/s, one core"),
+        ("P5 tagging", "`icp-bot tag` batch"),
+        ("P5 tagging", "`icp-bot tag` start-up"),
     }
     for row in rows:
         assert row["value"] > 0

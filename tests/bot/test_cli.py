@@ -7,11 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
+from insights.tagging import Evidence
 from tests.conftest import DATA
 
 ICP_BOT = Path(sys.executable).with_name("icp-bot")
@@ -290,6 +292,11 @@ def test_tag_prints_the_contract_json_per_message(
     for row in lines:
         assert {"text", "kind", "account", "competitor", "reasons", "confidence"} <= row.keys()
     assert lines[0]["amount"] == {"value": 85000.0, "currency": "USD", "unit": "ACV"}
+    # Every field of the evidence, as the tagger gives it (the JSON is built field by field).
+    assert lines[0]["evidence"] and all(
+        e.keys() == {f.name for f in fields(Evidence)} for e in lines[0]["evidence"]
+    )
+    assert {"field": "kind", "value": "win", "words": "CW"} in lines[0]["evidence"]
     assert lines[1]["reasons"] == ["champion_loss"]
 
     monkeypatch.setattr("sys.stdin", io.StringIO("we lost contoso. too small for us honestly\n"))
