@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache, reduce
+from functools import lru_cache
 from itertools import repeat
 from operator import add, mul, sub, truediv
 from pathlib import Path
@@ -55,14 +56,17 @@ def rule_features(
             if score >= 3:
                 out.append("r:strong:" + k)
     out += ["r:blocked:" + k for k in sorted(set(blocked))]  # sorted: the same sums in every process
-    flags = {
-        "unsupported": unsupported,
-        "marked": marked,
-        "amount": amount,
-        "account": account,
-        "rival": rival,
-    }
-    out += ["r:" + name for name, on in flags.items() if on]
+    # The flags that are on, in this order.
+    if unsupported:
+        out.append("r:unsupported")
+    if marked:
+        out.append("r:marked")
+    if amount:
+        out.append("r:amount")
+    if account:
+        out.append("r:account")
+    if rival:
+        out.append("r:rival")
     return out
 
 
@@ -91,11 +95,14 @@ class Linear:
         get = self.weights.get
         rows = list(filter(None, map(get, features)))  # the weights of the known features
         totals = list(map(add, self.bias, map(sum, zip(*rows, strict=True)))) if rows else list(self.bias)
-        weighted = [(w, value) for name, value in (values or {}).items() if (w := get(name)) is not None]
-        if weighted:
-            # Per class: its total, + weight * value of each valued feature in turn (`reduce`).
-            products = zip(*[map(mul, w, repeat(value)) for w, value in weighted], strict=True)
-            totals = list(map(reduce, repeat(add), products, totals))
+        if values:
+            # Per class: its total, + weight * value of each valued feature in turn.
+            for name, value in values.items():
+                w = get(name)
+                if w is not None:
+                    if len(w) != len(totals):  # (as `zip(..., strict=True)` would)
+                        raise ValueError(f"weights of {name!r} do not match the classes")
+                    totals = list(map(add, totals, map(mul, w, repeat(value))))
         return totals
 
     def probabilities(
@@ -113,7 +120,9 @@ class Linear:
 
     @classmethod
     def of_json(cls, classes: tuple[str, ...], data: Mapping[str, Any]) -> Linear:
-        weights = {str(k): tuple(float(x) for x in v) for k, v in data["weights"].items()}
+        # Names interned: a feature string interned too (`insights.tagging` interns the words'
+        # ones) is then found by identity, without reading the stored name's characters.
+        weights = {sys.intern(str(k)): tuple(float(x) for x in v) for k, v in data["weights"].items()}
         if any(len(w) != len(classes) for w in weights.values()) or len(data["bias"]) != len(classes):
             raise ValueError("kind model weights do not match its classes")
         return cls(classes, tuple(float(b) for b in data["bias"]), weights)

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import html
 import re
+import sys
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
-from itertools import accumulate, pairwise, repeat
-from typing import NamedTuple
+from functools import lru_cache
+from itertools import accumulate, repeat
+from typing import Any, NamedTuple, TypeVar
 
 from rapidfuzz import fuzz, process
 
@@ -112,7 +114,10 @@ _DEAL_TYPE = re.compile(
     r"\b(?:deal |opportunity )?type\s*[:=]\s*(renewal|existing business|upsell|expansion|new business|new)\b",
     re.IGNORECASE,
 )
-_NOT_A_RECORD = ("test record", "ignore", "duplicate", "data hygiene", "sandbox")
+# One search of the lower-cased text for any of these (the same answer as `any(p in lowered ...)`).
+_NOT_A_RECORD = re.compile(
+    "|".join(map(re.escape, ("test record", "ignore", "duplicate", "data hygiene", "sandbox")))
+)
 _PAST_YEAR = re.compile(
     r"\b(?:in|back in|since|during|from|of)\s+(?:19|20)\d{2}\b|\b(?:19|20)\d{2} was\b", re.I
 )
@@ -159,13 +164,45 @@ class Token(NamedTuple):
 
 
 def tokenize(text: str) -> list[Token]:
-    # In `map`, not a Python loop: this runs for every word of every message. `tuple.__new__`
-    # builds each Token as `Token(text, norm, start, end)` would, without a Python-level call.
-    matches = list(_TOKEN.finditer(text))
-    raws = list(map(re.Match.group, matches))
-    starts, ends = map(re.Match.start, matches), map(re.Match.end, matches)
-    fields = zip(raws, map(_norm, raws), starts, ends, strict=True)
+    texts, starts, ends = _split_tokens(text)
+    # `tuple.__new__` builds each Token as `Token(text, norm, start, end)` would, without a
+    # Python-level call.
+    fields = zip(texts, map(_NORMS.__getitem__, texts), starts, ends, strict=True)
     return list(map(tuple.__new__, repeat(Token), fields))
+
+
+# `_TOKEN` as one group: `split` then gives [gap, token, gap, token, ..., gap] as strings.
+_TOKEN_SPLIT = re.compile(f"({_TOKEN.pattern})")
+
+
+def _split_tokens(text: str) -> tuple[list[str], list[int], list[int]]:
+    """The tokens of `text` as written, with their start and end offsets: the matches of
+    `_TOKEN.finditer`, found by `split`, which makes no Match objects (half the time). `split`
+    finds the same successive matches as `finditer` (`_TOKEN` never matches an empty string),
+    and the running lengths of the parts are the offsets where each gap and token ends."""
+    parts = _TOKEN_SPLIT.split(text)
+    offsets = list(accumulate(map(len, parts)))
+    return parts[1::2], offsets[0:-1:2], offsets[1::2]
+
+
+_V = TypeVar("_V")
+
+
+class _Memo(dict[str, _V]):
+    """A bounded memo of a pure function of one string, read with `memo[key]` (in `map`: one
+    C-level dict look-up per word, where an `lru_cache` call costs twice that). Cleared when
+    full; the function is pure, so what it returns never depends on what the memo holds."""
+
+    def __init__(self, function: Callable[[str], _V], size: int = 65_536) -> None:
+        super().__init__()
+        self.function = function
+        self.size = size
+
+    def __missing__(self, key: str) -> _V:
+        if len(self) >= self.size:
+            self.clear()
+        value = self[key] = self.function(key)
+        return value
 
 
 @lru_cache(maxsize=65_536)
@@ -180,31 +217,64 @@ def _norm(raw: str) -> str:
     return norm
 
 
+_NORMS = _Memo(_norm)  # `_norm`, read in `map` for every word
+
+
 # ---------------------------------------------------------------------------------------------
 # Phrase tables
 
 
 @dataclass
 class Lexicon:
-    """Phrases of whole words -> values; a scan finds every phrase in a token list."""
+    """Phrases of whole words -> values; a scan finds every phrase in a token list.
+
+    With `trie`, the phrases are also kept as a tree of words (word -> [values or None, the
+    next words' tree]), walked once from each word instead of joining the words that follow it
+    for every phrase length: worth it for the cue table (few phrases, scanned in every message),
+    not for the accounts' (hundreds of thousands of phrases, rarely scanned past a first word)."""
 
     phrases: dict[str, list[object]] = field(default_factory=lambda: defaultdict(list))
     # first word -> the phrase lengths (in words) that start with it, longest first
     sizes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    trie: bool = False
+    _tree: dict[str, list[Any]] = field(default_factory=dict)
+    # word -> whether a phrase starts with it, remembered for the words messages use: `sizes` may
+    # hold hundreds of thousands of words, and a look-up in a table that large misses the CPU's
+    # caches. Forgotten whenever a phrase is added.
+    _starts: _Memo[bool] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._starts = _Memo(self.sizes.__contains__)
 
     def add(self, phrase: str, value: object) -> None:
         words = phrase.split()
         if not words:
             return
+        self._starts.clear()
         key = " ".join(words)
         if value not in self.phrases[key]:
             self.phrases[key].append(value)
         known = self.sizes.get(words[0], ())
         if len(words) not in known:
             self.sizes[words[0]] = tuple(sorted((*known, len(words)), reverse=True))
+        if self.trie:
+            tree = self._tree
+            for word in words[:-1]:
+                tree = tree.setdefault(word, [None, {}])[1]
+            tree.setdefault(words[-1], [None, {}])[0] = self.phrases[key]  # the same list
 
-    def scan(self, norms: Sequence[str]) -> list[tuple[int, int, list[object]]]:
-        """Every (start, end, values) whose words form a known phrase, longest first per start."""
+    def starts_any(self, norms: Sequence[str]) -> bool:
+        """Does a phrase start with any of these words (`not sizes.keys().isdisjoint(norms)`)?"""
+        return any(map(self._starts.__getitem__, norms))
+
+    def scan(self, norms: Sequence[str], *, spaceless: bool = False) -> list[tuple[int, int, list[object]]]:
+        """Every (start, end, values) whose words form a known phrase, longest first per start.
+
+        `spaceless`: the caller knows no word in `norms` holds a space. A phrase is found where
+        the words joined by spaces spell it, and without spaces in the words that is where they
+        are its words one by one: the tree finds the same phrases."""
+        if self.trie and spaceless:
+            return self._walk(norms)
         found = []
         n = len(norms)
         phrases = self.phrases
@@ -217,6 +287,29 @@ class Lexicon:
                 values = phrases.get(norms[i] if size == 1 else " ".join(norms[i : i + size]))
                 if values:
                     found.append((i, i + size, values))
+        return found
+
+    def _walk(self, norms: Sequence[str]) -> list[tuple[int, int, list[object]]]:
+        found: list[tuple[int, int, list[object]]] = []
+        n = len(norms)
+        for i, node in enumerate(map(self._tree.get, norms)):
+            if node is None:
+                continue
+            values, tree = node
+            if not tree:  # a one-word phrase and no longer one (most cue words)
+                found.append((i, i + 1, values))
+                continue
+            hits = [(i, i + 1, values)] if values else []
+            j = i + 1
+            while tree and j < n:
+                deeper = tree.get(norms[j])
+                if deeper is None:
+                    break
+                j += 1
+                values, tree = deeper
+                if values:
+                    hits.append((i, j, values))
+            found += reversed(hits)  # longest first
         return found
 
 
@@ -242,6 +335,9 @@ def stem(word: str) -> str:
             base = base[:-1]  # cancelled -> cancel, stopped -> stop; roll stays roll
         return base
     return word
+
+
+_STEMS = _Memo(stem)  # `stem`, read in `map` for every word
 
 
 def stem_phrase(phrase: str) -> str:
@@ -329,7 +425,7 @@ class Tagger:
         self._account_forms = Lexicon()
         self._domains: dict[str, list[int]] = defaultdict(list)
         self._short_forms: dict[str, list[int]] = defaultdict(list)  # for typo matching
-        self._cues = Lexicon()
+        self._cues = Lexicon(trie=True)
         self._short_competitor_aliases: dict[str, str] = {}
         self.reason_codes: list[str] = list(REASON_PHRASES)
         taxonomy = taxonomy or Taxonomy()
@@ -442,38 +538,42 @@ class Tagger:
         for phrase, form in forms.items():
             self._account_forms.add(phrase, form)
 
-    def _find_accounts(self, text: str, tokens: list[Token], taken: set[int]) -> list[_Found]:
-        # Names are read across abbreviation dots ("St. Aldric Health", "A. Datum"): scan the
-        # words only, then map positions back to tokens.
-        positions = [i for i, t in enumerate(tokens) if t.norm not in _CLAUSE_BREAK]
-        words = [tokens[i].norm for i in positions]
-        matches = [
-            (positions[a], positions[b - 1] + 1, values) for a, b, values in self._account_forms.scan(words)
-        ]
+    def _find_accounts(self, reading: _Reading, taken: set[int]) -> list[_Found]:
+        text, texts, norms, starts = reading.plain, reading.texts, reading.norms, reading.starts
         found: list[_Found] = []
-        covered: set[int] = set(taken)
-        for start, end, values in sorted(matches, key=lambda m: (m[0] - m[1], m[0])):
-            if covered.intersection(range(start, end)):
-                continue
-            forms = [v for v in values if isinstance(v, _AccountForm)]
-            if any(f.acronym for f in forms) and not tokens[start].text.isupper():
-                forms = [f for f in forms if not f.acronym]
-            if not forms:
-                continue
-            strength = max(f.strength for f in forms)
-            ids = tuple(dict.fromkeys(f.account_id for f in forms if f.strength == strength))
-            written = text[tokens[start].start : tokens[end - 1].end]
-            found.append(_Found(start, end, ids, strength, written))
-            covered.update(range(start, end))
+        # Every phrase the scan can find starts with a word of `sizes`: most messages hold none.
+        if self._account_forms.starts_any(norms):
+            # Names are read across abbreviation dots ("St. Aldric Health", "A. Datum"): scan the
+            # words only, then map positions back to tokens.
+            positions = [i for i, norm in enumerate(norms) if norm not in _CLAUSE_BREAK]
+            words = [norms[i] for i in positions]
+            matches = [
+                (positions[a], positions[b - 1] + 1, values)
+                for a, b, values in self._account_forms.scan(words)
+            ]
+            covered: set[int] = set(taken)
+            for start, end, values in sorted(matches, key=lambda m: (m[0] - m[1], m[0])):
+                if covered.intersection(range(start, end)):
+                    continue
+                forms = [v for v in values if isinstance(v, _AccountForm)]
+                if any(f.acronym for f in forms) and not texts[start].isupper():
+                    forms = [f for f in forms if not f.acronym]
+                if not forms:
+                    continue
+                strength = max(f.strength for f in forms)
+                ids = tuple(dict.fromkeys(f.account_id for f in forms if f.strength == strength))
+                written = text[starts[start] : reading.ends[end - 1]]
+                found.append(_Found(start, end, ids, strength, written))
+                covered.update(range(start, end))
         if _DOMAIN_END.search(text):  # (a quick test first: most messages name no domain)
             for m in _DOMAIN.finditer(text):
                 domain = normalize_domain(m.group(0))
                 if domain and domain in self._domains:
-                    index = next((i for i, t in enumerate(tokens) if t.start >= m.start()), len(tokens))
+                    index = reading.token_at(m.start())
                     found.append(_Found(index, index + 1, tuple(self._domains[domain]), 5, m.group(0)))
         return found
 
-    def _typo_account(self, tokens: list[Token], skip: set[int], near: Sequence[int]) -> _Found | None:
+    def _typo_account(self, reading: _Reading, skip: set[int], near: Sequence[int]) -> _Found | None:
         """A name written with a typo ("Contsoo"): close to exactly one distinctive short form.
 
         Only words within five words of an outcome cue are tried (the company sits next to what
@@ -481,13 +581,14 @@ class Tagger:
         first letter and changes the length by one at most), so a lookup compares few forms.
         """
         common = common_words()
-        for i in sorted({j for p in near for j in range(max(0, p - 5), min(len(tokens), p + 6))}):
-            word = tokens[i].norm
+        norms = reading.norms
+        for i in sorted({j for p in near for j in range(max(0, p - 5), min(len(norms), p + 6))}):
+            word = norms[i]
             if i in skip or len(word) < 5 or word in common or not word[0].isalpha():
                 continue
             form = self._typo_form(word)
             if form is not None:
-                return _Found(i, i + 1, tuple(self._short_forms[form]), 1, tokens[i].text)
+                return _Found(i, i + 1, tuple(self._short_forms[form]), 1, reading.texts[i])
         return None
 
     def _typo_form(self, word: str) -> str | None:
@@ -516,19 +617,19 @@ class Tagger:
     def _read(self, text: str) -> _Reading:
         """A message with its cues, reasons and competitors found."""
         reading = _Reading.of(text)
-        reading.read_cues(self._cues.scan(reading.stems))
+        reading.read_cues(self._cues.scan(reading.stems, spaceless=reading.spaceless))
         short = self._short_competitor_aliases  # competitors written as short capitals: "GS"
         if not short.keys().isdisjoint(reading.texts):
-            for i, token in enumerate(reading.tokens):
-                name = short.get(token.text)
+            for i, written in enumerate(reading.texts):
+                name = short.get(written)
                 if name:
-                    reading.competitors.append((i, name, token.text))
+                    reading.competitors.append((i, name, written))
         return reading
 
     def _scan_accounts(self, reading: _Reading) -> list[_Found]:
         """The accounts the message names; scanned once, when first needed."""
         if not reading.accounts_scanned:
-            reading.found = self._find_accounts(reading.plain, reading.tokens, reading.competitor_tokens())
+            reading.found = self._find_accounts(reading, reading.competitor_tokens())
             reading.accounts_scanned = True
         return reading.found
 
@@ -566,29 +667,31 @@ class Tagger:
     ) -> tuple[list[str], list[str]]:
         """Words (accounts, rivals, names and figures masked) and what the rules found."""
         found = self._scan_accounts(reading)
-        masked: dict[int, _WordFeatures] = {}
+        # What each token gives (`_word_features`, remembered: it does not depend on the
+        # message), then the masks over accounts and rivals; a mask may reach past the last token.
+        words = list(map(_WORD_FEATURES.__getitem__, reading.texts))
+        n = len(words)
         for f in found:
-            for j in range(f.start, f.end):
-                masked[j] = _ACCOUNT_MASK
+            for j in range(f.start, min(f.end, n)):
+                words[j] = _ACCOUNT_MASK
         for start, _, written in reading.competitors:
-            for j in range(start, start + max(1, len(written.split()))):
-                masked[j] = _RIVAL_MASK
+            for j in range(start, min(start + max(1, len(written.split())), n)):
+                words[j] = _RIVAL_MASK
         # Unigrams and bigrams of the words, stemmed ("w:") and as written when that differs
         # ("n:", which keeps the tense: "signed" is not "signing"); a run of one mask counts once,
-        # clause marks end a bigram run, and "?" is a feature of its own. What a token gives
-        # does not depend on the message (`_word_features`, cached): only masks and bigrams do.
+        # clause marks end a bigram run, and "?" is a feature of its own. Only masks and bigrams
+        # depend on the message.
         out: list[str] = []
         add = out.append
         previous = _RUN_START  # "b:" and the previous word or mask: the first half of a bigram
-        for i, text in enumerate(reading.texts):
-            word = masked.get(i) or _word_features(text)
-            if word.mask == "":  # a clause mark
-                out += word.unigrams
+        for mask, unigrams, stemmed, prefix in words:
+            if mask == "":  # a clause mark
+                out += unigrams
                 previous = _RUN_START
-            elif word.mask is None or previous != word.prefix:
-                out += word.unigrams
-                add(previous + word.stem)
-                previous = word.prefix
+            elif mask is None or previous != prefix:
+                out += unigrams
+                add(previous + stemmed)
+                previous = prefix
         rules = rule_features(
             kind,
             reading.scores,
@@ -599,9 +702,11 @@ class Tagger:
             account=any(len(f.ids) == 1 for f in found),
             rival=bool(reading.competitors),
         )
-        symbols = _SYMBOL.findall(reading.plain)
+        plain = reading.plain
+        # (Every symbol `_SYMBOL` finds is outside ASCII; every emoji code holds a ":".)
+        symbols = [] if plain.isascii() else _SYMBOL.findall(plain)
         out += ["e:" + symbol for symbol in symbols]
-        if symbols or _EMOJI.search(reading.plain):
+        if symbols or (":" in plain and _EMOJI.search(plain)):
             add("e:any")
         return list(dict.fromkeys(out)), rules
 
@@ -646,42 +751,83 @@ class Tagger:
 
     def _account_of(self, reading: _Reading) -> tuple[str | None, int | None]:
         """The account the outcome is about: a known one, else the name as written."""
-        tokens = reading.tokens
         skip = reading.competitor_tokens()
         chosen = _choose_account(reading.found, reading.cue_positions)
         if chosen is None:
-            chosen = self._typo_account(tokens, skip, [p for p, _ in reading.cue_positions])
+            chosen = self._typo_account(reading, skip, [p for p, _ in reading.cue_positions])
         if chosen is not None and len(chosen.ids) == 1:
             name = self.accounts[chosen.ids[0]].name
             reading.evidence.append(Evidence("account", name, chosen.words))
             return name, chosen.ids[0]
-        written = _name_as_written(tokens, reading.cue_positions, skip)
+        written = _name_as_written(reading, reading.cue_positions, skip)
         if written:
             reading.evidence.append(Evidence("account", written, written))
         return written, None
 
 
-@dataclass
 class _Reading:
-    """One message as the tagger reads it, and what it has found so far."""
+    """One message as the tagger reads it, and what it has found so far.
 
-    plain: str
-    tokens: list[Token]
-    texts: list[str]  # each token as written
-    norms: list[str]
-    stems: list[str]
-    clause_of: list[int]
-    scores: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    cue_positions: list[tuple[int, str]] = field(default_factory=list)
-    evidence: list[Evidence] = field(default_factory=list)
-    reasons: dict[str, str] = field(default_factory=dict)
-    competitors: list[tuple[int, str, str]] = field(default_factory=list)
-    found: list[_Found] = field(default_factory=list)  # accounts named in the message
-    accounts_scanned: bool = False
-    marked: set[str] = field(default_factory=set)  # kinds stated by a hashtag or a CRM template
-    kind_cues: list[tuple[int, str, float]] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)  # kinds of cues discarded (negated, hypothetical ...)
-    reason_spans: list[tuple[int, int, str]] = field(default_factory=list)
+    A plain class with slots (made for every message): its tokens are kept as parallel lists
+    (`texts`, `norms`, `stems`, `starts`, `ends`) rather than `Token`s."""
+
+    __slots__ = (
+        "_amount",
+        "_clauses",
+        "accounts_scanned",
+        "blocked",
+        "clause_of",
+        "competitors",
+        "cue_positions",
+        "ends",
+        "evidence",
+        "found",
+        "kind_cues",
+        "marked",
+        "norms",
+        "plain",
+        "reason_spans",
+        "reasons",
+        "scores",
+        "spaceless",
+        "starts",
+        "stems",
+        "texts",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        plain: str,
+        texts: list[str],  # each token as written
+        norms: list[str],
+        stems: list[str],
+        *,
+        starts: list[int],  # each token's offsets in `plain`
+        ends: list[int],
+        clause_of: list[int],
+    ) -> None:
+        self.plain = plain
+        self.texts = texts
+        self.norms = norms
+        self.stems = stems
+        self.starts = starts
+        self.ends = ends
+        self.clause_of = clause_of
+        self.scores: dict[str, float] = defaultdict(float)
+        self.cue_positions: list[tuple[int, str]] = []
+        self.evidence: list[Evidence] = []
+        self.reasons: dict[str, str] = {}
+        self.competitors: list[tuple[int, str, str]] = []
+        self.found: list[_Found] = []  # accounts named in the message
+        self.accounts_scanned = False
+        self.marked: set[str] = set()  # kinds stated by a hashtag or a CRM template
+        self.kind_cues: list[tuple[int, str, float]] = []
+        self.blocked: list[str] = []  # kinds of cues discarded (negated, hypothetical ...)
+        self.reason_spans: list[tuple[int, int, str]] = []
+        # No word holds a space: an ASCII word never does; `fold` may make one of a rare letter.
+        self.spaceless = plain.isascii() or " " not in "".join(norms)
+        self._clauses: dict[int, _Clause] = {}  # clause number -> its facts, as they are needed
+        self._amount: Amount | bool | None = False  # False: not looked for yet
 
     def settle_reasons(self) -> None:
         """Reasons found outside account names ("Continental Trust" is no relationship)."""
@@ -693,22 +839,35 @@ class _Reading:
     @classmethod
     def of(cls, text: str) -> _Reading:
         plain = slack_to_plain(text)
-        tokens = tokenize(plain)
-        texts = [t.text for t in tokens]
-        norms = [t.norm for t in tokens]
-        return cls(plain, tokens, texts, norms, list(map(stem, norms)), _clauses(norms))
+        texts, starts, ends = _split_tokens(plain)
+        norms = list(map(_NORMS.__getitem__, texts))
+        stems = list(map(_STEMS.__getitem__, norms))
+        return cls(plain, texts, norms, stems, starts=starts, ends=ends, clause_of=_clauses(norms))
 
-    @cached_property
-    def clauses(self) -> list[_Clause]:
-        """Each token's clause (worked out when a cue needs it: chatter often has none)."""
-        return _clause_facts(self.norms, self.clause_of, self.texts)
+    def clause(self, i: int) -> _Clause:
+        """The clause of token `i` (worked out when a cue needs it, once per clause: chatter often
+        has none, and most clauses of a message hold no cue)."""
+        number = self.clause_of[i]
+        facts = self._clauses.get(number)
+        if facts is None:
+            facts = self._clauses[number] = _clause_facts(self.norms, self.clause_of, self.texts, number)
+        return facts
 
-    @cached_property
+    @property
     def amount(self) -> Amount | None:
-        return _amount(self.plain)
+        if self._amount is False:
+            self._amount = _amount(self.plain)
+        return self._amount  # type: ignore[return-value]
+
+    def token_at(self, offset: int) -> int:
+        """The first token that starts at or after `offset` (`starts` is increasing)."""
+        return bisect_left(self.starts, offset)
 
     def words(self, start: int, end: int) -> str:
-        return self.plain[self.tokens[start].start : self.tokens[end - 1].end]
+        return self.plain[self.starts[start] : self.ends[end - 1]]
+
+    def blocked_at(self, start: int, *, negation: bool = True) -> bool:
+        return _blocked(self.norms, self.clause(start), self.clause_of, start, negation=negation)
 
     def add_kind(self, kind: str, weight: float, position: int, words: str) -> None:
         self.scores[kind] += weight
@@ -732,25 +891,28 @@ class _Reading:
         """Kind cues, reasons and competitors found by the phrase table."""
         # Cues inside neutral terms, inside or up to four words before a "not an outcome"
         # phrase, and hashtags (read as marks) do not count as words.
-        in_not_outcome = [False] * len(self.norms)
+        norms = self.norms
+        in_not_outcome = [False] * len(norms)
         for s, e, values in matches:
             if ("neutral",) in values:
                 in_not_outcome[s:e] = [True] * (e - s)
             if ("not_outcome",) in values:
-                lo = max(s - 4, self.clauses[s].start)
-                clause_start = self.clauses[s].start
-                if clause_start and self.norms[clause_start - 1] in ("but", "however"):
-                    lo = self.clauses[clause_start - 1].start  # "ghosted us but replied, back on track"
+                clause_start = self.clause(s).start
+                lo = max(s - 4, clause_start)
+                if clause_start and norms[clause_start - 1] in ("but", "however"):
+                    lo = self.clause(clause_start - 1).start  # "ghosted us but replied, back on track"
                 in_not_outcome[lo:e] = [True] * (e - lo)
             if ("pending",) in values:
-                lo, hi = self.clauses[s].start, self.clauses[s].end
+                clause = self.clause(s)
+                lo, hi = clause.start, clause.end
                 in_not_outcome[lo:hi] = [True] * (hi - lo)
         for m in _find(_PAST_YEAR, self.plain, "19", "20"):  # "in 2020 we won ...": history, not news
-            clause = self.clauses[min(_token_at(self.tokens, m.start()), len(self.tokens) - 1)]
+            clause = self.clause(min(self.token_at(m.start()), len(norms) - 1))
             in_not_outcome[clause.start : clause.end] = [True] * (clause.end - clause.start)
         if "#" in self.plain:
-            for i, token in enumerate(self.tokens):
-                if token.start and self.plain[token.start - 1] == "#":
+            plain = self.plain
+            for i, start in enumerate(self.starts):
+                if start and plain[start - 1] == "#":
                     in_not_outcome[i] = True
         # Matches come ordered by start, longest first: a cue ending before the furthest end of
         # a counted cue lies inside it ("won" in "closed won") and does not count twice.
@@ -763,14 +925,13 @@ class _Reading:
                 if value[0] == "competitor":
                     self.competitors.append((start, str(value[1]), self.words(start, end)))
                 elif value[0] == "reason":
-                    if not _negated(self.norms, self.clause_of, start, 1):
+                    if not _negated(norms, self.clause_of, start, 1):
                         self.reason_spans.append((start, end, str(value[1])))
                 elif value[0] == "kind":
                     inside = end <= counted_end and (start, end) not in counted
-                    overlaps = any(in_not_outcome[start:end])
                     if inside:
                         continue
-                    if overlaps or _blocked(self.norms, self.clauses, self.clause_of, start):
+                    if True in in_not_outcome[start:end] or self.blocked_at(start):
                         self.blocked.append(str(value[1]))
                         continue
                     counted.add((start, end))
@@ -780,18 +941,18 @@ class _Reading:
     def read_marks(self) -> None:
         """Hashtags, CRM templates and CW/CL: explicit marks, never blocked by phrasing, but
         ignored in test records, duplicates and data clean-up notes."""
-        lowered = self.plain.lower()
-        if any(p in lowered for p in _NOT_A_RECORD):
+        if _NOT_A_RECORD.search(self.plain.lower()):
             return
-        tags = [
-            (m, HASHTAGS.get(m.group(1).lower().replace("-", "").replace("_", "")))
-            for m in _find(_HASHTAG, self.plain, "#")
-        ]
-        tagged = [(m, kind) for m, kind in tags if kind]
-        if len({kind for _, kind in tagged}) < 3:  # "use #win / #loss / #churn" explains, not reports
-            for m, kind in tagged:
-                self.add_kind(kind, 4, _token_at(self.tokens, m.start()), m.group(0))
-                self.marked.add(kind)
+        if "#" in self.plain:  # (every hashtag holds one)
+            tags = [
+                (m, HASHTAGS.get(m.group(1).lower().replace("-", "").replace("_", "")))
+                for m in _HASHTAG.finditer(self.plain)
+            ]
+            tagged = [(m, kind) for m, kind in tags if kind]
+            if len({kind for _, kind in tagged}) < 3:  # "use #win / #loss / #churn" explains, not reports
+                for m, kind in tagged:
+                    self.add_kind(kind, 4, self.token_at(m.start()), m.group(0))
+                    self.marked.add(kind)
         for m in _find(_TEMPLATE, self.plain, ":", "="):
             value = m.group(1).lower().replace("-", " ").replace("_", " ")
             churned = value in ("churned", "cancelled", "canceled")
@@ -810,11 +971,11 @@ class _Reading:
                     continue  # a renewal kept counts toward retention, in no win rate
                 if existing:
                     kind = "customer_win" if kind == "win" else "renewal_loss"
-            self.add_kind(kind, 5, _token_at(self.tokens, m.start()), m.group(0))
+            self.add_kind(kind, 5, self.token_at(m.start()), m.group(0))
             self.marked.add(kind)
         for m in _find(_CW_CL, self.plain, "CW", "CL", "C/"):
             kind = "win" if "W" in m.group(1) else "loss"
-            self.add_kind(kind, 4, _token_at(self.tokens, m.start()), m.group(0))
+            self.add_kind(kind, 4, self.token_at(m.start()), m.group(0))
 
     def read_implementation_failures(self) -> None:
         """ "The rollout at X failed", "implementation ... abandoned": a subject near a failure word."""
@@ -834,9 +995,7 @@ class _Reading:
                 )
                 if failed and same:
                     a, b = sorted((i, j))
-                    if _blocked(norms, self.clauses, clause_of, a) or _blocked(
-                        norms, self.clauses, clause_of, j
-                    ):
+                    if self.blocked_at(a) or self.blocked_at(j):
                         continue
                     self.add_kind("implementation_failure", 3, a, self.words(a, b + 1))
                     return
@@ -848,14 +1007,16 @@ class _Reading:
         - a rival as the subject of a win: "Gong took Harrowgate", "Clari beat us at X".
         """
         norms, stems = self.norms, self.stems
-        for i, word in enumerate(stems):
-            renewing = word in ("renew", "extend", "continu", "reup") or (
-                word == "up" and i and norms[i - 1] == "re"
-            )
-            negated = renewing and _negated(norms, self.clause_of, i, 4)
-            if negated and not _blocked(norms, self.clauses, self.clause_of, i, negation=False):
-                self.add_kind("renewal_loss", 3, i, self.words(max(0, i - 3), i + 1))
-                break
+        # (The loop finds nothing in a message without a renewing word: most have none.)
+        if not _RENEWING.isdisjoint(stems) or ("up" in stems and "re" in norms):
+            for i, word in enumerate(stems):
+                renewing = word in _RENEWING or (word == "up" and i and norms[i - 1] == "re")
+                negated = renewing and _negated(norms, self.clause_of, i, 4)
+                if negated and not self.blocked_at(i, negation=False):
+                    self.add_kind("renewal_loss", 3, i, self.words(max(0, i - 3), i + 1))
+                    break
+        if not self.competitors:
+            return
         rival_positions = {position for position, _, _ in self.competitors}
         ours = {f.start for f in self.found if len(f.ids) == 1}
         for position in rival_positions:
@@ -874,13 +1035,13 @@ class _Reading:
             before = norms[max(0, position - 5) : position]
             if any(w in _TRANSFER_VERBS for w in before) and "us" not in before[-2:]:
                 # "went to Outreach", "handed the contract to Gong", "awarded the RFP to ChurnZero"
-                if not _blocked(norms, self.clauses, self.clause_of, position):
+                if not self.blocked_at(position):
                     self.add_kind("loss", 3, position, self.words(max(0, position - 3), position + 1))
                 continue
             following = stems[position + 1 : position + 3]
             chose_rival = position > 0 and norms[position - 1] in _CHOSE
             rival_won = bool(following) and following[0] in _RIVAL_WIN_VERBS
-            if (chose_rival or rival_won) and not _blocked(norms, self.clauses, self.clause_of, position):
+            if (chose_rival or rival_won) and not self.blocked_at(position):
                 start = position - 1 if chose_rival else position
                 self.add_kind("loss", 3, start, self.words(start, position + (1 if chose_rival else 2)))
 
@@ -896,7 +1057,7 @@ class _Reading:
                 "served",
                 "handed",
             }:
-                if not _blocked(self.norms, self.clauses, self.clause_of, i):
+                if not self.blocked_at(i):
                     self.add_kind("renewal_loss", 3, i, self.words(max(0, i - 3), i + 1))
                 return
 
@@ -910,7 +1071,7 @@ class _Reading:
                 continue
             for j in range(i + 1, min(len(norms), i + 6)):
                 if norms[j] in EXPANSION_OBJECTS and clause_of[j] == clause_of[i]:
-                    if not _blocked(norms, self.clauses, clause_of, i):
+                    if not self.blocked_at(i):
                         self.add_kind("customer_win", 3, i, self.words(i, j + 1))
                     return
 
@@ -951,16 +1112,12 @@ def _clauses(norms: Sequence[str]) -> list[int]:
     return list(accumulate(map(_CLAUSE_STARTS.__contains__, norms), initial=0))[1:]
 
 
-def _token_at(tokens: list[Token], offset: int) -> int:
-    for i, token in enumerate(tokens):
-        if token.start >= offset:
-            return i
-    return len(tokens)
-
-
 def _negated(norms: Sequence[str], clause_of: Sequence[int], start: int, window: int) -> bool:
+    lo = max(0, start - window)
+    if NEGATIONS.isdisjoint(norms[lo:start]):  # (most cues have no negation before them)
+        return False
     clause = clause_of[start] if start < len(clause_of) else -1
-    return any(clause_of[j] == clause and norms[j] in NEGATIONS for j in range(max(0, start - window), start))
+    return any(clause_of[j] == clause and norms[j] in NEGATIONS for j in range(lo, start))
 
 
 class _Clause(NamedTuple):
@@ -972,58 +1129,51 @@ class _Clause(NamedTuple):
     planned: bool  # mentions a meeting, a call, "next week" ... and reports nothing
 
 
-def _clause_facts(
-    norms: Sequence[str], clause_of: Sequence[int], tokens_text: Sequence[str]
-) -> list[_Clause]:
-    """What `_blocked` needs to know about each clause, computed once per message (a list with
-    each token's clause)."""
-    facts: list[_Clause] = []
+def _clause_facts(norms: Sequence[str], clause_of: list[int], texts: Sequence[str], number: int) -> _Clause:
+    """What `_blocked` needs to know about clause `number` (`clause_of`: each token's clause)."""
     n = len(norms)
-    # A clause runs from its first token to the next clause's.
-    bounds = [0, *(k for k in range(1, n) if clause_of[k] != clause_of[k - 1]), n] if n else []
-    for i, j in pairwise(bounds):
-        clause = norms[i:j]  # (the word lists below hold no clause marks)
-        opening: list[int] = []  # the first two words that are not fillers
-        for k in range(i, j):
-            if norms[k] not in _NOT_OPENING:
-                opening.append(k)
-                if len(opening) == 2:
-                    break
-        first = norms[opening[0]] if opening else ""
-        if first in ("has", "have") and len(opening) > 1:
-            nxt = opening[1]
-            # "Has Contoso agreed ...?" asks; "has signed" reports.
-            first = "is" if tokens_text[nxt][:1].isupper() or norms[nxt] in ("they", "we", "you") else ""
-        facts += [
-            _Clause(
-                start=i,
-                end=j,
-                first_if=i + clause.index("if") if "if" in clause else j,
-                opens_question=first in QUESTION_STARTS and first not in ("will", "have", "has"),
-                ends_question=(j < n and norms[j] == "?") or norms[j - 1] == "?",
-                planned=not PLAN_NOUNS.isdisjoint(clause)
-                and not FUTURE_MARKERS.isdisjoint(clause)
-                and _REPORTED.isdisjoint(clause),
-            )
-        ] * (j - i)
-    return facts
+    # A clause runs from its first token to the next clause's: clause numbers never go down.
+    i, j = bisect_left(clause_of, number), bisect_right(clause_of, number)
+    clause = norms[i:j]  # (the word lists below hold no clause marks)
+    opening: list[int] = []  # the first two words that are not fillers
+    for k in range(i, j):
+        if norms[k] not in _NOT_OPENING:
+            opening.append(k)
+            if len(opening) == 2:
+                break
+    first = norms[opening[0]] if opening else ""
+    if first in ("has", "have") and len(opening) > 1:
+        nxt = opening[1]
+        # "Has Contoso agreed ...?" asks; "has signed" reports.
+        first = "is" if texts[nxt][:1].isupper() or norms[nxt] in ("they", "we", "you") else ""
+    return _Clause(
+        start=i,
+        end=j,
+        first_if=i + clause.index("if") if "if" in clause else j,
+        opens_question=first in QUESTION_STARTS and first not in ("will", "have", "has"),
+        ends_question=(j < n and norms[j] == "?") or norms[j - 1] == "?",
+        planned=not PLAN_NOUNS.isdisjoint(clause)
+        and not FUTURE_MARKERS.isdisjoint(clause)
+        and _REPORTED.isdisjoint(clause),
+    )
 
 
 def _blocked(
     norms: Sequence[str],
-    clauses: Sequence[_Clause],
+    clause: _Clause,
     clause_of: Sequence[int],
     start: int,
     *,
     negation: bool = True,
 ) -> bool:
-    """Is the cue starting at `start` in a question, hypothetical, plan or (when asked) negation?"""
-    clause = clauses[start]
+    """Is the cue starting at `start` (in `clause`) in a question, hypothetical, plan or (when
+    asked) negation?"""
     if negation and _negated(norms, clause_of, start, 3):
         return True
     if clause.first_if < clause.end:  # a conditional anywhere in the clause: "we'd win X if ..."
         return True
-    if any(norms[j] in HYPOTHETICALS for j in range(max(clause.start, start - 5), start)):
+    # (`isdisjoint` on the words before the cue: "any of them is a hypothetical", in C.)
+    if not HYPOTHETICALS.isdisjoint(norms[max(clause.start, start - 5) : start]):
         return True
     return clause.opens_question or clause.ends_question or clause.planned
 
@@ -1053,6 +1203,7 @@ _IMPL_FAILED = frozenset(
     "scrapped cancelled canceled dead died "
     "stalled halted derailed blew crashed tanked shelved frozen stopped killed writeoff".split()
 )
+_RENEWING = frozenset({"renew", "extend", "continu", "reup"})  # stems
 
 
 def _decide_kind(scores: Mapping[str, float], marked: set[str]) -> str | None:
@@ -1122,23 +1273,26 @@ def _supported(reading: _Reading, kind: str) -> bool:
     positions = [p for p, k in reading.cue_positions if k == kind]
     if reading.amount is not None:
         return True
-    near = {j for p in positions for j in range(p - 12, p + 13)}
-    if any(len(f.ids) == 1 and (f.start in near or f.start <= 1) for f in reading.found):
+    if any(
+        len(f.ids) == 1 and (any(abs(f.start - p) <= 12 for p in positions) or f.start <= 1)
+        for f in reading.found
+    ):
         return True
     if any(abs(position - p) <= 6 for position, _, _ in reading.competitors for p in positions):
         return True
     common = common_words()
-    close = {j for p in positions for j in range(max(0, p - 3), min(len(reading.tokens), p + 4))}
+    texts, norms = reading.texts, reading.norms
+    close = {j for p in positions for j in range(max(0, p - 3), min(len(norms), p + 4))}
     capitalised = [
         j
         for j in close
-        if reading.tokens[j].text[:1].isupper()
-        and reading.tokens[j].norm not in KIND_WORDS
-        and reading.tokens[j].norm not in NOT_NAMES
-        and len(reading.tokens[j].norm) > 1
+        if texts[j][:1].isupper()
+        and norms[j] not in KIND_WORDS
+        and norms[j] not in NOT_NAMES
+        and len(norms[j]) > 1
     ]
     # A rare word ("Voss"), or two capitalised words together ("Sterling Cooper").
-    return any(reading.tokens[j].norm not in common for j in capitalised) or len(capitalised) >= 2
+    return any(norms[j] not in common for j in capitalised) or len(capitalised) >= 2
 
 
 def _choose_account(found: Sequence[_Found], cues: Sequence[tuple[int, str]]) -> _Found | None:
@@ -1175,32 +1329,42 @@ def _choose_competitor(
     return name, words
 
 
-def _name_as_written(tokens: Sequence[Token], cues: Sequence[tuple[int, str]], skip: set[int]) -> str | None:
+def _name_as_written(reading: _Reading, cues: Sequence[tuple[int, str]], skip: set[int]) -> str | None:
     """The company an outcome is about when it is not a known account: capitalised words near the cue."""
     anchor = min((p for p, _ in cues), default=0)
-    runs: list[list[int]] = []
-    current: list[int] = []
-    for i, token in enumerate(tokens):
-        word = token.text
-        if (
-            word[:1].isupper()
-            and i not in skip
-            and token.norm not in NOT_NAMES
-            and token.norm not in KIND_WORDS
-            and token.norm not in COMMON_ACRONYMS  # "€88k ARR", "the CFO": never a company
-            and len(word) > 1
-        ):
-            current.append(i)
-        else:
-            if current:
-                runs.append(current)
-            current = []
-    if current:
-        runs.append(current)
+    texts = reading.texts
+    n = len(texts)
+    capital = list(map(_MAY_NAME.__getitem__, texts))
+    for i in skip:
+        if i < n:
+            capital[i] = False
+    # The runs of words that may name a company, found with `index` (in C) rather than a loop.
+    runs: list[tuple[int, int]] = []
+    i = 0
+    while True in capital[i:]:
+        i = capital.index(True, i)
+        j = capital.index(False, i) if False in capital[i:] else n
+        runs.append((i, j))
+        i = j
     if not runs:
         return None
-    best = min(runs, key=lambda r: (abs(r[0] - anchor), r[0]))
-    return " ".join(tokens[i].text for i in best)[:200]
+    start, end = min(runs, key=lambda r: (abs(r[0] - anchor), r[0]))
+    return " ".join(texts[start:end])[:200]
+
+
+def _may_name(word: str) -> bool:
+    """May this token (as written) be part of a company's name (`_name_as_written`)?"""
+    norm = _norm(word)
+    return (
+        word[:1].isupper()
+        and norm not in NOT_NAMES
+        and norm not in KIND_WORDS
+        and norm not in COMMON_ACRONYMS  # "€88k ARR", "the CFO": never a company
+        and len(word) > 1
+    )
+
+
+_MAY_NAME = _Memo(_may_name)
 
 
 KIND_WORDS = frozenset(w for phrase in KIND_CUES for w in phrase.split()) | frozenset(HASHTAGS)
@@ -1217,7 +1381,7 @@ class _WordFeatures(NamedTuple):
 
 
 def _mask(name: str) -> _WordFeatures:
-    return _WordFeatures(name, ("w:" + name,), name, "b:" + name + " ")
+    return _WordFeatures(name, (sys.intern("w:" + name),), name, "b:" + name + " ")
 
 
 _ACCOUNT_MASK, _RIVAL_MASK, _NAME_MASK, _NUM_MASK = map(_mask, ("ACCOUNT", "RIVAL", "NAME", "NUM"))
@@ -1236,8 +1400,13 @@ def _word_features(text: str) -> _WordFeatures:
     if text[0].isupper() and norm not in common_words() and norm not in _PLAIN_CAPITALS:
         return _NAME_MASK
     stemmed = stem(norm)
-    unigrams = ("w:" + stemmed, "n:" + norm) if norm != stemmed else ("w:" + stemmed,)
+    # Interned, as the kind model's feature names are: a look-up then matches by identity.
+    written = sys.intern("w:" + stemmed)
+    unigrams = (written, sys.intern("n:" + norm)) if norm != stemmed else (written,)
     return _WordFeatures(None, unigrams, stemmed, "b:" + stemmed + " ")
+
+
+_WORD_FEATURES = _Memo(_word_features)  # `_word_features`, read in `map` for every word
 
 
 _MULT = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mm": 1e6, "mil": 1e6, "million": 1e6, "b": 1e9, "bn": 1e9}
@@ -1254,9 +1423,12 @@ def _amount(text: str) -> Amount | None:
     # A figure starts at most four characters before its first digit ("usd 5"): the scan starts
     # there (lookbehinds and \b still see the text before it), which finds the same matches.
     for m in _AMOUNT.finditer(text, max(0, digit.start() - 4)):
-        cur = (m.group("cur") or m.group("cur2") or "").strip().lower()
-        mult = (m.group("mult") or "").lower()
-        unit = (m.group("unit") or "").lower()
+        cur_, cur2_, mult_, unit_ = m.group("cur", "cur2", "mult", "unit")
+        if cur_ is None and cur2_ is None and unit_ is None:
+            continue  # a bare figure ("3 years"), which the test below skips too
+        cur = (cur_ or cur2_ or "").strip().lower()
+        mult = (mult_ or "").lower()
+        unit = (unit_ or "").lower()
         if not cur and not (unit and unit != "mrr") and not (mult and unit):
             continue
         number = _figure(m.group("num"))
