@@ -142,8 +142,8 @@ def _p5(report: dict[str, Any]) -> Iterator[Row]:
         yield Row(
             "P5 tagging",
             database,
-            "`icp-bot tag` start-up",
-            cli["start_up_seconds"],
+            "`icp-bot tag` loading accounts",
+            cli["loading_seconds"],
             None,
             None,
             "(read accounts, build index)",

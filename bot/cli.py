@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tag.add_argument("--eval", metavar="FILE", help="score the tagger against labelled JSON lines")
     tag.add_argument(
+        "--stats",
+        action="store_true",
+        help="say on standard error how long loading the accounts and tagging took",
+    )
+    tag.add_argument(
         "--learn",
         metavar="FILE",
         help="teach the workspace's tagger from labelled JSON lines (kept as examples)",
@@ -361,18 +366,30 @@ def cmd_tag(args: argparse.Namespace) -> int:
         for line in summary.learned:
             print(f"  {line}")
         return EXIT_OK
+    started = time.perf_counter()
     tagger = build_tagger(ctx.session_factory, ctx.team_id, ctx.config.taxonomy)
+    built = time.perf_counter()
     with _long_lived_frozen():
         if args.eval:
             return _tag_eval(tagger, args.eval, as_json=args.json)
         source = args.file or "<stdin>"
         as_json = args.json or not sys.stdout.isatty()
-        for line_no, line in _read_lines(args.file):
+        lines = _read_lines(args.file)
+        read = time.perf_counter()
+        for line_no, line in lines:
             result = tagger.tag(_message_text(line_no, line, source))
             if as_json:
                 print(json.dumps(tag_json(result), ensure_ascii=False))
             else:
                 sys.stdout.write(tag_text(result))
+        sys.stdout.flush()
+    if args.stats:
+        seconds = time.perf_counter() - read
+        print(
+            f"Tagged {len(lines):,} messages in {seconds:.2f} s ({len(lines) / max(seconds, 1e-9):,.0f} a "
+            f"second, one core), after {built - started:.2f} s loading {len(tagger.accounts):,} accounts.",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

@@ -40,7 +40,7 @@ def test_the_small_benchmark_reports_each_figure_beside_its_floor(tmp_path: Path
         ("P3 digest", "peak memory"),
         ("P5 tagging", "messages/s, one core"),
         ("P5 tagging", "`icp-bot tag` batch"),
-        ("P5 tagging", "`icp-bot tag` start-up"),
+        ("P5 tagging", "`icp-bot tag` loading accounts"),
     }
     for row in rows:
         assert row["value"] > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import fields
@@ -302,6 +303,19 @@ def test_tag_prints_the_contract_json_per_message(
     monkeypatch.setattr("sys.stdin", io.StringIO("we lost contoso. too small for us honestly\n"))
     code, out, _ = run(capsys, "tag")
     assert code == 0 and json.loads(out)["reasons"] == ["poor_fit"]
+
+    # --stats: how long it took, on standard error; standard output stays one JSON per message.
+    code, out, err = run(capsys, "tag", str(messages), "--json", "--stats")
+    assert code == 0 and [json.loads(line)["kind"] for line in out.splitlines()] == [
+        "win",
+        "renewal_loss",
+        None,
+    ]
+    assert re.fullmatch(
+        r"Tagged 3 messages in \d+\.\d\d s \([\d,]+ a second, one core\), "
+        r"after \d+\.\d\d s loading 230 accounts\.\n",
+        err,
+    ), err
 
 
 def test_tag_eval_prints_the_same_figures_as_the_test(
