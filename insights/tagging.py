@@ -205,7 +205,6 @@ class _Memo(dict[str, _V]):
         return value
 
 
-@lru_cache(maxsize=65_536)
 def _norm(raw: str) -> str:
     """A token as written -> as the tagger compares it (`Token.norm`)."""
     if raw.isascii():
@@ -217,7 +216,7 @@ def _norm(raw: str) -> str:
     return norm
 
 
-_NORMS = _Memo(_norm)  # `_norm`, read in `map` for every word
+_NORMS = _Memo(_norm)  # `_norm`, memoised once: read in `map` for every word and by the word memos
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1354,7 +1353,7 @@ def _name_as_written(reading: _Reading, cues: Sequence[tuple[int, str]], skip: s
 
 def _may_name(word: str) -> bool:
     """May this token (as written) be part of a company's name (`_name_as_written`)?"""
-    norm = _norm(word)
+    norm = _NORMS[word]
     return (
         word[:1].isupper()
         and norm not in NOT_NAMES
@@ -1388,11 +1387,10 @@ _ACCOUNT_MASK, _RIVAL_MASK, _NAME_MASK, _NUM_MASK = map(_mask, ("ACCOUNT", "RIVA
 _RUN_START = "b:<s> "
 
 
-@lru_cache(maxsize=65_536)
 def _word_features(text: str) -> _WordFeatures:
     """The kind model's reading of one token as written (`Token.text`) when it is not masked
     as an account or a rival."""
-    norm = _norm(text)
+    norm = _NORMS[text]
     if norm in _CLAUSE_BREAK:
         return _WordFeatures("", ("w:?",) if norm == "?" else (), "", _RUN_START)
     if not norm.isalpha() and _DIGIT.search(norm):
